@@ -1,0 +1,143 @@
+//! ECDH-based private set intersection over ristretto255
+//! (Huberman, Franklin and Hogg, 1999; group from RFC 9496).
+//!
+//! The requester holds a set X and the responder a set Y. Each draws a fresh
+//! secret exponent for the job (`a` and `b`) and hashes its ids to the group
+//! under a tag that names the protocol version and the job:
+//!
+//! ```text
+//! requester                                         responder
+//!   RequesterHello{|X|}, RequesterBlinded{H(x)^a}* ──►
+//!                ◄── ResponderHello{|Y|}, ResponderBlinded{H(y)^b}*   (shuffled)
+//!                ◄── DoubleBlinded{H(x)^ab}*   (same order as received, or
+//!                                               shuffled when only the size is asked)
+//!   compares H(x)^ab with (H(y)^b)^a
+//! ```
+//!
+//! In [`Mode::Membership`] the requester learns which of its ids are in the
+//! intersection; in [`Mode::Cardinality`] it learns only how many. Each side
+//! learns the other's set size. The responder learns nothing else. The model is
+//! semi-honest; see `docs/protocols/ecdh-psi.md`.
+
+mod messages;
+mod requester;
+mod responder;
+
+pub use messages::Message;
+pub use requester::{
+    ExpectDoubleBlinded, ExpectResponderBlinded, ExpectResponderHello, PsiOutput, PsiResult,
+    Requester, RequesterState, RequesterStep,
+};
+pub use responder::{
+    ExpectRequesterBlinded, ExpectRequesterHello, Responder, ResponderOutput, ResponderState,
+    ResponderStep,
+};
+
+use crate::JobId;
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol; part of every hash-to-group tag.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The most group elements one message may carry (128 KiB of points).
+pub const MAX_CHUNK_POINTS: usize = 4096;
+
+/// What the requester learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Which of the requester's ids are in the intersection.
+    Membership,
+    /// Only the size of the intersection.
+    Cardinality,
+}
+
+/// The parameters both parties agreed on before the protocol starts.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The job this run belongs to.
+    pub job_id: JobId,
+    /// What the requester learns.
+    pub mode: Mode,
+    /// The largest set this party accepts from its peer. Protects memory: an
+    /// announcement above it aborts the run before any element is read.
+    pub max_peer_set_size: u64,
+    /// How many elements this party puts in one message, at most
+    /// [`MAX_CHUNK_POINTS`].
+    pub chunk_points: usize,
+}
+
+impl Session {
+    /// A session with the default chunk size.
+    pub fn new(job_id: JobId, mode: Mode, max_peer_set_size: u64) -> Self {
+        Self {
+            job_id,
+            mode,
+            max_peer_set_size,
+            chunk_points: MAX_CHUNK_POINTS,
+        }
+    }
+
+    /// The hash-to-group domain-separation tag: protocol, version and job.
+    fn tag(&self) -> Vec<u8> {
+        let mut tag = b"unseen/ecdh-psi/v".to_vec();
+        tag.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        tag.extend_from_slice(b"/job/");
+        tag.extend_from_slice(&self.job_id.0);
+        tag
+    }
+
+    fn chunk_points(&self) -> usize {
+        self.chunk_points.clamp(1, MAX_CHUNK_POINTS)
+    }
+}
+
+/// Tracks a stream of elements the peer announced, chunk by chunk.
+#[derive(Debug)]
+struct ElementCounter {
+    announced: u64,
+    received: u64,
+}
+
+impl ElementCounter {
+    fn new(announced: u64) -> Self {
+        Self {
+            announced,
+            received: 0,
+        }
+    }
+
+    /// Accounts for a chunk of `len` elements and returns the stream index of
+    /// its first element.
+    fn accept_chunk(&mut self, len: usize) -> Result<u64, crate::Error> {
+        if len == 0 {
+            return Err(crate::Error::BadChunk("empty chunk"));
+        }
+        if len > MAX_CHUNK_POINTS {
+            return Err(crate::Error::BadChunk("chunk over the element limit"));
+        }
+        let first = self.received;
+        let after = first + len as u64;
+        if after > self.announced {
+            return Err(crate::Error::BadChunk("more elements than announced"));
+        }
+        self.received = after;
+        Ok(first)
+    }
+
+    fn is_complete(&self) -> bool {
+        self.received == self.announced
+    }
+}
+
+fn check_announced(announced: u64, session: &Session) -> Result<(), crate::Error> {
+    if announced > session.max_peer_set_size {
+        return Err(crate::Error::SetTooLarge {
+            announced,
+            limit: session.max_peer_set_size,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use thiserror::Error;
+
+/// Why a protocol run stopped.
+///
+/// Every variant belongs to one [`ErrorCategory`] and maps to an abort code
+/// the node sends to the peer, so both sides record the same reason.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A message arrived that the current state does not accept.
+    #[error("protocol violation: expected {expected}, received {received}")]
+    UnexpectedMessage {
+        /// What the state expected.
+        expected: &'static str,
+        /// What arrived.
+        received: &'static str,
+    },
+    /// The peer sent a group element that is not a canonical encoding of a
+    /// non-identity ristretto255 point.
+    #[error("peer sent an invalid group element at position {index}: {reason}")]
+    InvalidPoint {
+        /// Position of the element in the peer's stream of elements.
+        index: u64,
+        /// What is wrong with it.
+        reason: InvalidPointReason,
+    },
+    /// The peer announced a set larger than this job allows.
+    #[error("peer announced {announced} elements, above this job's limit of {limit}")]
+    SetTooLarge {
+        /// Elements the peer announced.
+        announced: u64,
+        /// The limit the session was started with.
+        limit: u64,
+    },
+    /// The peer sent more elements than it announced, or a chunk that is empty
+    /// or over the chunk limit.
+    #[error("peer sent a malformed chunk: {0}")]
+    BadChunk(&'static str),
+    /// A message could not be decoded.
+    #[error("undecodable message: {0}")]
+    Undecodable(String),
+}
+
+/// Why a group element was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidPointReason {
+    /// The 32 bytes are not the canonical encoding of any ristretto255 point.
+    NonCanonical,
+    /// The element is the group identity, which would make every match trivial.
+    Identity,
+}
+
+impl std::fmt::Display for InvalidPointReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NonCanonical => "not a canonical ristretto255 encoding",
+            Self::Identity => "the identity element",
+        })
+    }
+}
+
+/// The few kinds of failure a caller needs to tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorCategory {
+    /// Bytes that do not decode to a message.
+    Undecodable,
+    /// A well-formed message that breaks the protocol.
+    PeerMisbehaved,
+}
+
+impl Error {
+    /// The category this error falls into.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            Self::Undecodable(_) => ErrorCategory::Undecodable,
+            Self::UnexpectedMessage { .. }
+            | Self::InvalidPoint { .. }
+            | Self::SetTooLarge { .. }
+            | Self::BadChunk(_) => ErrorCategory::PeerMisbehaved,
+        }
+    }
+
+    /// The code sent to the peer when this error aborts a job.
+    pub fn abort_code(&self) -> u16 {
+        match self {
+            Self::Undecodable(_) => 1,
+            Self::UnexpectedMessage { .. } => 2,
+            Self::InvalidPoint { .. } => 3,
+            Self::SetTooLarge { .. } => 4,
+            Self::BadChunk(_) => 5,
+        }
+    }
+}
