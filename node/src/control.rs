@@ -1,0 +1,143 @@
+//! The local control endpoint: how the `unseen` CLI asks a serving node to
+//! run a job.
+//!
+//! It is a Unix socket, `control.sock` in the node directory, created with
+//! mode 0600: only the node's own operating-system user can connect, so it
+//! needs no token. Each connection carries one JSON request line and gets one
+//! JSON response line.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::job::JobReport;
+
+/// The longest request line accepted.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// A request from the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlRequest {
+    /// Is the node serving, and who is it?
+    Ping,
+    /// Run a PSI job as the requester.
+    RunPsi {
+        /// The registered peer to run it with.
+        peer: String,
+        /// Our registered dataset.
+        dataset: String,
+        /// The peer's dataset name.
+        peer_dataset: String,
+        /// Learn only the intersection's size.
+        cardinality_only: bool,
+        /// Absolute path for the output file.
+        out: Option<PathBuf>,
+    },
+}
+
+/// The node's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum ControlResponse {
+    /// Answer to [`ControlRequest::Ping`].
+    Pong {
+        /// The node's name.
+        name: String,
+        /// Where it listens for peers.
+        listen: String,
+    },
+    /// A job finished.
+    Job(JobReport),
+    /// The request failed; `message` says why and what to do.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why the CLI could not talk to its node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No node is serving from that directory.
+    #[error(
+        "the node in {} is not serving (no control socket); start it with `unseen serve {}`",
+        dir.display(), dir.display()
+    )]
+    NotServing {
+        /// The node directory.
+        dir: PathBuf,
+    },
+    /// The connection failed.
+    #[error("control socket {}: {source}", path.display())]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The node answered something unreadable.
+    #[error("the node sent an unreadable answer: {0}")]
+    BadResponse(String),
+}
+
+/// Sends one request to the node serving from `dir` and waits for the answer.
+pub async fn request(
+    dir: &Path,
+    socket: &Path,
+    req: &ControlRequest,
+) -> Result<ControlResponse, ControlError> {
+    let io = |source| ControlError::Io {
+        path: socket.to_path_buf(),
+        source,
+    };
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ControlError::NotServing {
+                    dir: dir.to_path_buf(),
+                }
+            }
+            _ => io(e),
+        })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(req).map_err(|e| ControlError::BadResponse(e.to_string()))?;
+    line.push(b'\n');
+    write.write_all(&line).await.map_err(io)?;
+    write.shutdown().await.map_err(io)?;
+    let mut answer = String::new();
+    BufReader::new(read)
+        .read_line(&mut answer)
+        .await
+        .map_err(io)?;
+    serde_json::from_str(&answer).map_err(|e| ControlError::BadResponse(format!("{e}: {answer:?}")))
+}
+
+/// Reads one request line from a control connection, bounded in size.
+pub(crate) async fn read_request(stream: &mut UnixStream) -> Result<ControlRequest, String> {
+    let mut reader = BufReader::new(stream).take(MAX_REQUEST_BYTES as u64 + 1);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("cannot read the request: {e}"))?;
+    if line.len() > MAX_REQUEST_BYTES {
+        return Err(format!("request over {MAX_REQUEST_BYTES} bytes"));
+    }
+    serde_json::from_str(&line)
+        .map_err(|e| format!("malformed request ({e}); use the `unseen` CLI"))
+}
+
+/// Writes the response line.
+pub(crate) async fn write_response(stream: &mut UnixStream, response: &ControlResponse) {
+    let mut line = serde_json::to_vec(response).unwrap_or_default();
+    line.push(b'\n');
+    let _ = stream.write_all(&line).await;
+    let _ = stream.shutdown().await;
+}
+
+use tokio::io::AsyncReadExt as _;

@@ -1,0 +1,333 @@
+//! A serving node: the QUIC listener for peers and the control socket for the
+//! local CLI, sharing one store and one acceptance boundary.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+use unseen_protocol::JobId;
+use unseen_protocol::ecdh_psi::Mode;
+
+use crate::boundary::{Boundary, JobProposal};
+use crate::config::{NodeConfig, NodePaths};
+use crate::control::{self, ControlRequest, ControlResponse};
+use crate::error::NodeError;
+use crate::identity::{Fingerprint, Identity};
+use crate::job::{self, JobError, JobReport, JobStreams, StreamLimits};
+use crate::store::Store;
+use crate::transport::{self, tls};
+use crate::wire::ProtocolRequest;
+
+/// Everything a serving node holds.
+#[derive(Debug)]
+pub struct Node {
+    paths: NodePaths,
+    config: NodeConfig,
+    identity: Identity,
+    store: Arc<Store>,
+    boundary: Boundary,
+    endpoint: quinn::Endpoint,
+}
+
+#[derive(Debug)]
+struct StorePeers(Arc<Store>);
+
+impl tls::PeerRegistry for StorePeers {
+    fn is_registered(&self, fingerprint: &Fingerprint) -> bool {
+        match self.0.peer_by_fingerprint(*fingerprint) {
+            Ok(peer) => peer.is_some(),
+            Err(e) => {
+                tracing::error!("cannot read the peer registry: {e}");
+                false
+            }
+        }
+    }
+}
+
+/// A node started in the background; stops when [`RunningNode::shutdown`] is
+/// called or the value is dropped.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// Where the node accepts peers.
+    pub quic_addr: SocketAddr,
+    /// The node's certificate fingerprint.
+    pub fingerprint: Fingerprint,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops accepting, lets running jobs end their streams, and waits.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl Node {
+    /// Opens the node directory and binds the QUIC listener.
+    pub fn open(dir: &Path) -> Result<Self, NodeError> {
+        let config = NodeConfig::load(dir)?;
+        let paths = NodePaths::new(dir);
+        let identity = Identity::load(&paths)?;
+        let store = Arc::new(Store::open(&paths.database())?);
+        let interrupted = store.mark_interrupted()?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs left running by the previous process are marked interrupted"
+            );
+        }
+        let endpoint =
+            transport::bind_endpoint(&config, &identity, Arc::new(StorePeers(store.clone())))?;
+        Ok(Self {
+            boundary: Boundary::new(store.clone()),
+            paths,
+            config,
+            identity,
+            store,
+            endpoint,
+        })
+    }
+
+    /// The node's certificate fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint()
+    }
+
+    /// The address the QUIC listener is bound to.
+    pub fn quic_addr(&self) -> Result<SocketAddr, NodeError> {
+        self.endpoint
+            .local_addr()
+            .map_err(|e| NodeError::io(Path::new("udp socket"), e))
+    }
+
+    /// Starts serving in the background.
+    pub fn start(self) -> Result<RunningNode, NodeError> {
+        let quic_addr = self.quic_addr()?;
+        let fingerprint = self.identity.fingerprint();
+        let control = bind_control(&self.paths)?;
+        let (stop, stopped) = watch::channel(false);
+        let node = Arc::new(self);
+        let task = tokio::spawn(node.run(control, stopped));
+        Ok(RunningNode {
+            quic_addr,
+            fingerprint,
+            stop,
+            task,
+        })
+    }
+
+    async fn run(self: Arc<Self>, control: UnixListener, mut stopped: watch::Receiver<bool>) {
+        tracing::info!(name = %self.config.name, addr = ?self.endpoint.local_addr().ok(), "serving");
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                incoming = self.endpoint.accept() => match incoming {
+                    Some(incoming) => {
+                        let node = self.clone();
+                        tokio::spawn(async move { node.serve_connection(incoming).await });
+                    }
+                    None => break,
+                },
+                accepted = control.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let node = self.clone();
+                        tokio::spawn(async move { node.serve_control(stream).await });
+                    }
+                    Err(e) => tracing::warn!("control socket accept failed: {e}"),
+                },
+            }
+        }
+        self.endpoint.close(0u32.into(), b"node shutting down");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.endpoint.wait_idle())
+            .await;
+        let _ = std::fs::remove_file(self.paths.control_socket());
+        tracing::info!("stopped");
+    }
+
+    fn limits(&self) -> StreamLimits {
+        StreamLimits {
+            max_frame: self.config.limits.max_frame_bytes,
+            message_timeout: self.config.message_timeout(),
+            max_peer_set_size: self.config.limits.max_peer_set_size,
+        }
+    }
+
+    async fn serve_connection(self: Arc<Self>, incoming: quinn::Incoming) {
+        let remote = incoming.remote_address();
+        let connection = match incoming.await {
+            Ok(connection) => connection,
+            Err(e) => {
+                tracing::warn!(%remote, "refused a connection during the TLS handshake: {e}");
+                return;
+            }
+        };
+        let peer = tls::peer_fingerprint(&connection)
+            .and_then(|fp| self.store.peer_by_fingerprint(fp).ok().flatten());
+        let Some(peer) = peer else {
+            tracing::warn!(%remote, "closing a connection whose peer is no longer registered");
+            connection.close(1u32.into(), b"not a registered peer");
+            return;
+        };
+        tracing::debug!(peer = %peer.name, %remote, "peer connected");
+        while let Ok((send, recv)) = connection.accept_bi().await {
+            let node = self.clone();
+            let peer = peer.clone();
+            let streams = JobStreams {
+                connection: connection.clone(),
+                send,
+                recv,
+            };
+            tokio::spawn(async move {
+                job::serve_stream(&node.boundary, peer, streams, node.limits()).await;
+            });
+        }
+    }
+
+    async fn serve_control(self: Arc<Self>, mut stream: tokio::net::UnixStream) {
+        let response = match control::read_request(&mut stream).await {
+            Err(message) => ControlResponse::Error { message },
+            Ok(ControlRequest::Ping) => ControlResponse::Pong {
+                name: self.config.name.clone(),
+                listen: self
+                    .endpoint
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            },
+            Ok(ControlRequest::RunPsi {
+                peer,
+                dataset,
+                peer_dataset,
+                cardinality_only,
+                out,
+            }) => {
+                let mode = if cardinality_only {
+                    Mode::Cardinality
+                } else {
+                    Mode::Membership
+                };
+                match self
+                    .run_psi(&peer, &dataset, &peer_dataset, mode, out)
+                    .await
+                {
+                    Ok(report) => ControlResponse::Job(report),
+                    Err(e) => ControlResponse::Error {
+                        message: e.to_string(),
+                    },
+                }
+            }
+        };
+        control::write_response(&mut stream, &response).await;
+    }
+
+    /// Runs a PSI job with `peer` as the requester.
+    pub async fn run_psi(
+        &self,
+        peer_name: &str,
+        dataset: &str,
+        peer_dataset: &str,
+        mode: Mode,
+        out: Option<PathBuf>,
+    ) -> Result<JobReport, JobError> {
+        let proposal = JobProposal {
+            job_id: JobId::random(&mut rand_core::OsRng),
+            protocol: ProtocolRequest::EcdhPsi(mode),
+            local_dataset: dataset.to_string(),
+            peer_dataset: peer_dataset.to_string(),
+        };
+        let accepted = self
+            .boundary
+            .admit_outgoing(peer_name, proposal)
+            .map_err(|refusal| JobError::Refused(refusal.local_reason))?;
+        let streams = match self.open_job_stream(&accepted.peer).await {
+            Ok(streams) => streams,
+            Err(error) => {
+                self.boundary.finish(
+                    &accepted,
+                    &crate::store::JobEnd {
+                        outcome: crate::store::Outcome::Failed,
+                        local_set_size: Some(accepted.data.ids().len() as u64),
+                        peer_set_size: None,
+                        bytes_sent: 0,
+                        bytes_received: 0,
+                        duration: accepted.started.elapsed(),
+                        detail: Some(error.to_string()),
+                        result: None,
+                    },
+                );
+                return Err(error);
+            }
+        };
+        job::run_requester(&self.boundary, accepted, streams, self.limits(), out).await
+    }
+
+    async fn open_job_stream(&self, peer: &crate::store::Peer) -> Result<JobStreams, JobError> {
+        let connect_error = |reason: String| JobError::Connect {
+            peer: peer.name.clone(),
+            addr: peer.addr.clone(),
+            reason,
+        };
+        let addr = tokio::net::lookup_host(&peer.addr)
+            .await
+            .map_err(|e| connect_error(format!("cannot resolve the address: {e}")))?
+            .next()
+            .ok_or_else(|| connect_error("the address resolves to nothing".into()))?;
+        let fingerprint =
+            Fingerprint::parse(&peer.fingerprint).map_err(|e| connect_error(e.to_string()))?;
+        let client = tls::client_config(&self.config, &self.identity, fingerprint)
+            .map_err(|e| connect_error(e.to_string()))?;
+        let connecting = self
+            .endpoint
+            .connect_with(client, addr, transport::SERVER_NAME)
+            .map_err(|e| connect_error(e.to_string()))?;
+        let timeout = self.config.connect_timeout();
+        let connection = tokio::time::timeout(timeout, connecting)
+            .await
+            .map_err(|_| {
+                connect_error(format!(
+                    "no answer within {timeout:?}; is the peer's node serving?"
+                ))
+            })?
+            .map_err(|e| connect_error(handshake_hint(&e.to_string())))?;
+        let (send, recv) = connection
+            .open_bi()
+            .await
+            .map_err(|e| connect_error(handshake_hint(&e.to_string())))?;
+        Ok(JobStreams {
+            connection,
+            send,
+            recv,
+        })
+    }
+}
+
+fn handshake_hint(error: &str) -> String {
+    format!(
+        "{error} (if this is a TLS error, check that each node registered the other with the fingerprint `unseen id` prints)"
+    )
+}
+
+fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {
+    let path = paths.control_socket();
+    if path.exists() {
+        // A live node answers on it; a dead one left a stale file behind.
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(NodeError::Config {
+                path: paths.dir.clone(),
+                message:
+                    "another `unseen serve` is already running from this directory; stop it first"
+                        .into(),
+            });
+        }
+        std::fs::remove_file(&path).map_err(|e| NodeError::io(&path, e))?;
+    }
+    let listener = UnixListener::bind(&path).map_err(|e| NodeError::io(&path, e))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| NodeError::io(&path, e))?;
+    Ok(listener)
+}

@@ -1,0 +1,445 @@
+//! Two `unseen serve` processes on 127.0.0.1, driven by the `unseen` CLI as an
+//! operator would, checked against a plain intersection of the same files.
+//!
+//! This test lives in the node crate because only there does Cargo build the
+//! `unseen` binary for it and say where (`CARGO_BIN_EXE_unseen`).
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use unicode_normalization::UnicodeNormalization;
+
+const UNSEEN: &str = env!("CARGO_BIN_EXE_unseen");
+
+fn unseen(dir: &Path, args: &[&str]) -> Output {
+    Command::new(UNSEEN)
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run unseen")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = unseen(dir, args);
+    assert!(
+        out.status.success(),
+        "unseen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).expect("json")
+}
+
+/// A serving node process, killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(UNSEEN)
+            .arg("serve")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        // The node prints its ready line once it listens.
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("node printed its ready line");
+        let addr = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Self {
+            child,
+            addr,
+            stderr: err_rx,
+        }
+    }
+
+    /// Waits (bounded) for a log line containing `needle`.
+    fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn init(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let out = Command::new(UNSEEN)
+        .args(["init"])
+        .arg(&dir)
+        .args(["--name", name, "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn fingerprint(dir: &Path) -> String {
+    json(&ok(dir, &["id", "--json"]))["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string()
+}
+
+/// Ids as an operator's exports have them: padding, duplicates, empty ids
+/// and one customer written in two Unicode forms.
+fn ids(range: std::ops::Range<u32>, messy: bool) -> Vec<String> {
+    let mut ids: Vec<String> = range.map(|i| format!("cust-{i}")).collect();
+    if messy {
+        ids.push(" cust-350 ".into());
+        ids.push("cust-351".into());
+        ids.push(String::new());
+        ids.push("Zoe\u{301}".into()); // e + combining acute: NFD
+    } else {
+        ids.push("Zo\u{e9}".into()); // é precomposed: NFC
+    }
+    ids
+}
+
+fn write_csv(path: &Path, ids: &[String]) {
+    let mut text = String::from("region,customer id,score\n");
+    for (i, id) in ids.iter().enumerate() {
+        text.push_str(&format!("r{},\"{id}\",{i}\n", i % 3));
+    }
+    std::fs::write(path, text).expect("write csv");
+}
+
+fn normalise(ids: &[String]) -> BTreeSet<String> {
+    ids.iter()
+        .map(|id| id.trim().nfc().collect::<String>())
+        .filter(|id| !id.is_empty())
+        .collect()
+}
+
+#[test]
+fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let alice_ids = ids(0..400, true);
+    let bob_ids = ids(250..900, false);
+    write_csv(&root.path().join("alice.csv"), &alice_ids);
+    write_csv(&root.path().join("bob.csv"), &bob_ids);
+    let expected: BTreeSet<String> = normalise(&alice_ids)
+        .intersection(&normalise(&bob_ids))
+        .cloned()
+        .collect();
+    assert_eq!(expected.len(), 151, "150 shared customers plus Zoé");
+
+    let alice_csv = root.path().join("alice.csv");
+    let bob_csv = root.path().join("bob.csv");
+    ok(
+        &alice,
+        &[
+            "dataset",
+            "add",
+            "customers",
+            alice_csv.to_str().expect("path"),
+            "--id-column",
+            "customer id",
+        ],
+    );
+    ok(
+        &bob,
+        &[
+            "dataset",
+            "add",
+            "clients",
+            bob_csv.to_str().expect("path"),
+            "--id-column",
+            "customer id",
+        ],
+    );
+
+    let alice_node = Served::start(&alice);
+    let bob_node = Served::start(&bob);
+    let (alice_fp, bob_fp) = (fingerprint(&alice), fingerprint(&bob));
+    ok(
+        &alice,
+        &[
+            "peer",
+            "add",
+            "bob",
+            "--addr",
+            &bob_node.addr,
+            "--fingerprint",
+            &bob_fp,
+        ],
+    );
+    ok(
+        &bob,
+        &[
+            "peer",
+            "add",
+            "alice",
+            "--addr",
+            &alice_node.addr,
+            "--fingerprint",
+            &alice_fp,
+        ],
+    );
+
+    let report = json(&ok(
+        &alice,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "bob",
+            "--dataset",
+            "customers",
+            "--peer-dataset",
+            "clients",
+            "--cardinality-only",
+            "--json",
+        ],
+    ));
+    assert_eq!(report["intersection_size"], expected.len() as u64);
+    assert_eq!(report["own_set_size"], normalise(&alice_ids).len() as u64);
+    assert_eq!(report["peer_set_size"], normalise(&bob_ids).len() as u64);
+    assert_eq!(report["own_empty_id_rows"], 1);
+
+    let out = root.path().join("matches.csv");
+    let report = json(&ok(
+        &alice,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "bob",
+            "--dataset",
+            "customers",
+            "--peer-dataset",
+            "clients",
+            "--out",
+            out.to_str().expect("path"),
+            "--json",
+        ],
+    ));
+    assert_eq!(report["intersection_size"], expected.len() as u64);
+    let mut reader = csv::Reader::from_path(&out).expect("output csv");
+    let rows: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("row")[1].trim().nfc().collect())
+        .collect();
+    let expected_rows: Vec<String> = alice_ids
+        .iter()
+        .map(|id| id.trim().nfc().collect::<String>())
+        .filter(|id| expected.contains(id))
+        .collect();
+    assert_eq!(
+        rows, expected_rows,
+        "alice's own matching rows, in file order"
+    );
+
+    // Both nodes recorded both jobs.
+    for (dir, role) in [(&alice, "requester"), (&bob, "responder")] {
+        let jobs: Vec<serde_json::Value> = ok(dir, &["jobs", "--json"]).lines().map(json).collect();
+        assert_eq!(jobs.len(), 2, "{dir:?}");
+        for job in &jobs {
+            assert_eq!(job["role"], role);
+            assert_eq!(job["outcome"], "completed");
+            assert!(job["bytes_sent"].as_u64().expect("bytes") > 0);
+        }
+    }
+
+    // A dataset whose file changed since registration is refused until it is
+    // registered again, and the refusal is recorded.
+    std::fs::write(&alice_csv, "region,customer id,score\nr0,cust-1,0\n").expect("rewrite");
+    let failed = unseen(
+        &alice,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "bob",
+            "--dataset",
+            "customers",
+            "--peer-dataset",
+            "clients",
+            "--cardinality-only",
+        ],
+    );
+    assert!(!failed.status.success());
+    let message = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        message.contains("changed") && message.contains("dataset add"),
+        "{message}"
+    );
+    ok(
+        &alice,
+        &[
+            "dataset",
+            "add",
+            "customers",
+            alice_csv.to_str().expect("path"),
+            "--id-column",
+            "customer id",
+        ],
+    );
+    let report = json(&ok(
+        &alice,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "bob",
+            "--dataset",
+            "customers",
+            "--peer-dataset",
+            "clients",
+            "--cardinality-only",
+            "--json",
+        ],
+    ));
+    assert_eq!(report["intersection_size"], 0, "cust-1 is not bob's");
+
+    // A third node that alice never registered is refused in the handshake
+    // and alice logs it.
+    let mallory = init(root.path(), "mallory");
+    let mallory_node = Served::start(&mallory);
+    ok(
+        &mallory,
+        &[
+            "peer",
+            "add",
+            "alice",
+            "--addr",
+            &alice_node.addr,
+            "--fingerprint",
+            &alice_fp,
+        ],
+    );
+    ok(
+        &mallory,
+        &[
+            "dataset",
+            "add",
+            "stolen",
+            bob_csv.to_str().expect("path"),
+            "--id-column",
+            "customer id",
+        ],
+    );
+    let refused = unseen(
+        &mallory,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "alice",
+            "--dataset",
+            "stolen",
+            "--peer-dataset",
+            "customers",
+        ],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("has not registered this node"), "{stderr}");
+    let alice_jobs = ok(&alice, &["jobs", "--json"]).lines().count();
+    assert_eq!(alice_jobs, 4, "no job from mallory reached alice's log");
+    assert!(
+        alice_node.wait_for_log("not a registered peer"),
+        "alice logs the refused handshake"
+    );
+    drop(mallory_node);
+    drop(bob_node);
+    drop(alice_node);
+}
+
+#[test]
+fn cli_errors_name_the_input_and_the_fix() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let missing = root.path().join("nowhere");
+    let out = unseen(&missing, &["id"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unseen init"));
+
+    let node = init(root.path(), "n1");
+    let out = unseen(
+        &node,
+        &[
+            "peer",
+            "add",
+            "p",
+            "--addr",
+            "127.0.0.1:1",
+            "--fingerprint",
+            "zz",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64 hex digits"));
+    let out = unseen(
+        &node,
+        &["dataset", "add", "d", "/no/such.csv", "--id-column", "id"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.csv"));
+    let out = unseen(
+        &node,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "p",
+            "--dataset",
+            "d",
+            "--peer-dataset",
+            "e",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unseen serve"));
+    let again = Command::new(UNSEEN)
+        .arg("init")
+        .arg(&node)
+        .args(["--name", "n1", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("init");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a node"));
+}
