@@ -6,6 +6,9 @@
 //! starts a node for each on 127.0.0.1, runs PSI-CA (the size only) and PSI
 //! (the bank's matching rows) between them over QUIC with mutual TLS, and
 //! prints the results next to the true overlap and each node's job record.
+//! Along the way each data owner grades its data and grants the other a
+//! metered use of it; a job over quota is refused; and each node's audit
+//! log is verified.
 //!
 //! Run: `cargo run --release --example quickstart`. Everything it writes is
 //! under `target/quickstart/`.
@@ -14,15 +17,24 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail, ensure};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use unseen::node::audit;
+use unseen::node::clock::{SystemClock, rfc3339};
 use unseen::node::config::NodePaths;
 use unseen::node::control::{self, ControlRequest, ControlResponse};
+use unseen::node::grant::{Grant, GrantedProtocol, Quota};
+use unseen::node::identity::Identity;
 use unseen::node::job::JobReport;
+use unseen::node::policy::{self, DataPolicy, Grade, LegalBasis};
 use unseen::node::server::Node;
 use unseen::node::store::Store;
 use unseen::node::{dataset, setup};
+
+const PURPOSE: &str = "joint loyalty programme sizing";
 
 const CUSTOMERS_PER_ORG: u64 = 100_000;
 const COMMON_CUSTOMERS: u64 = 31_416;
@@ -93,14 +105,28 @@ impl From<&Org> for OrgDir {
     }
 }
 
-fn create_org(root: &Path, name: &'static str, csv: &Path) -> Result<Org> {
+fn store(dir: &Path) -> Result<Store> {
+    let identity = Arc::new(Identity::load(&NodePaths::new(dir))?);
+    Ok(Store::open(
+        &NodePaths::new(dir).database(),
+        identity,
+        Arc::new(SystemClock),
+    )?)
+}
+
+fn create_org(root: &Path, name: &'static str, csv: &Path, grade: Grade) -> Result<Org> {
     let dir = root.join(name);
     setup::init_node(&dir, name, "127.0.0.1:0".parse()?)?;
-    let store = Store::open(&NodePaths::new(&dir).database())?;
     let summary = dataset::scan(csv, "customer_id")?;
-    store.put_dataset("customers", &summary)?;
+    let policy = DataPolicy {
+        grade,
+        personal: true,
+        legal_basis: Some(LegalBasis::Consent(format!("{name}-customer-consent-2026"))),
+        min_group_size: policy::DEFAULT_MIN_GROUP_SIZE,
+    };
+    store(&dir)?.put_dataset("customers", &summary, &policy)?;
     println!(
-        "  {name}: registered {} ({} rows, {} distinct ids, {} empty ids left out)",
+        "  {name}: registered {} as {grade}, personal, with consent ({} rows, {} distinct ids, {} empty ids left out)",
         csv.display(),
         summary.row_count,
         summary.distinct_ids,
@@ -111,32 +137,69 @@ fn create_org(root: &Path, name: &'static str, csv: &Path) -> Result<Org> {
 }
 
 fn register(org: &Org, peer: &Org) -> Result<()> {
-    let store = Store::open(&NodePaths::new(&org.dir).database())?;
     let addr = peer.node.quic_addr()?;
-    store.add_peer(peer.name, &addr.to_string(), peer.node.fingerprint())?;
+    store(&org.dir)?.add_peer(peer.name, &addr.to_string(), peer.node.fingerprint())?;
     Ok(())
 }
 
-async fn run_psi(org: &OrgDir, cardinality_only: bool, out: Option<PathBuf>) -> Result<JobReport> {
+/// `owner` lets `peer` use its customers for PSI and PSI-CA, for the
+/// quickstart's purpose, for 30 days, at most `max_jobs` jobs a day.
+fn grant(owner: &Org, peer: &Org, max_jobs: u64) -> Result<String> {
+    let store = store(&owner.dir)?;
+    let now = store.now();
+    let mut id = [0u8; 6];
+    rand_core::OsRng.fill_bytes(&mut id);
+    let grant = Grant {
+        id: format!(
+            "g-{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        peer: peer.name.into(),
+        dataset: "customers".into(),
+        protocols: vec![GrantedProtocol::Psi, GrantedProtocol::PsiCa],
+        purpose: PURPOSE.into(),
+        created_at: rfc3339(now),
+        expires_at: rfc3339(now + time::Duration::days(30)),
+        revoked_at: None,
+        quota: Quota {
+            max_jobs: Some(max_jobs),
+            period_secs: 86_400,
+            ..Quota::default()
+        },
+    };
+    store.add_grant(&grant)?;
+    println!(
+        "  {} grants {} its customers for psi, psi-ca; purpose {PURPOSE:?}; 30 days; {max_jobs} jobs a day ({})",
+        owner.name, peer.name, grant.id
+    );
+    Ok(grant.id)
+}
+
+async fn run_psi(
+    org: &OrgDir,
+    cardinality_only: bool,
+    out: Option<PathBuf>,
+) -> Result<Result<JobReport, String>> {
     let request = ControlRequest::RunPsi {
         peer: "shop".into(),
         dataset: "customers".into(),
         peer_dataset: "customers".into(),
         cardinality_only,
+        purpose: PURPOSE.into(),
+        retry: None,
         out,
     };
     let socket = NodePaths::new(&org.dir).control_socket();
     match control::request(&org.dir, &socket, &request).await? {
-        ControlResponse::Job(report) => Ok(report),
-        ControlResponse::Error { message } => bail!("job failed: {message}"),
+        ControlResponse::Job(report) => Ok(Ok(*report)),
+        ControlResponse::Error { message } => Ok(Err(message)),
         other => bail!("unexpected answer {other:?}"),
     }
 }
 
 fn print_jobs(org: &OrgDir) -> Result<()> {
-    let store = Store::open(&NodePaths::new(&org.dir).database())?;
     println!("  {}'s job log:", org.name);
-    for job in store.jobs()? {
+    for job in store(&org.dir)?.jobs()? {
         println!(
             "    {} {:<9} {:<9} {:<20} own {:>6} ids, peer {:>6} ids, sent {:>9} B, received {:>9} B, {:>5} ms{}",
             &job.id[..8],
@@ -150,9 +213,39 @@ fn print_jobs(org: &OrgDir) -> Result<()> {
             job.duration_ms.unwrap_or(0),
             job.result
                 .map(|r| format!(", released: {r}"))
+                .or(job.detail.map(|d| format!(", {d}")))
                 .unwrap_or_default(),
         );
     }
+    Ok(())
+}
+
+fn print_quota(org: &OrgDir) -> Result<()> {
+    for (grant, usage) in store(&org.dir)?.grants()? {
+        println!(
+            "  {}'s grant {} to {}: {} of {} jobs today, {} rows touched",
+            org.name,
+            grant.id,
+            grant.peer,
+            usage.jobs_in_period,
+            grant.quota.max_jobs.unwrap_or(0),
+            usage.rows
+        );
+    }
+    Ok(())
+}
+
+fn verify_audit(org: &OrgDir) -> Result<()> {
+    let identity = Identity::load(&NodePaths::new(&org.dir))?;
+    let verified = audit::verify(store(&org.dir)?.audit_entries()?, identity.cert(), None)
+        .with_context(|| format!("{}'s audit log does not verify", org.name))?;
+    println!(
+        "  {}: audit log verified: {} entries, {} job manifests signed by both nodes, head {}…",
+        org.name,
+        verified.entries,
+        verified.manifests,
+        &verified.head[..16]
+    );
     Ok(())
 }
 
@@ -168,9 +261,11 @@ async fn main() -> Result<()> {
     let (bank_csv, shop_csv, true_overlap) = write_sample_data(&root)?;
     println!("  true overlap, computed in the clear for comparison: {true_overlap}");
 
-    println!("2. Two nodes on 127.0.0.1, each registering the other's certificate fingerprint");
-    let bank = create_org(&root, "bank", &bank_csv)?;
-    let shop = create_org(&root, "shop", &shop_csv)?;
+    println!("2. Two nodes on 127.0.0.1; each registers the other's certificate fingerprint");
+    // The bank's data is important: it may only feed aggregates, and asking
+    // for a PSI reveals nothing of it but its size. The shop's is general.
+    let bank = create_org(&root, "bank", &bank_csv, Grade::Important)?;
+    let shop = create_org(&root, "shop", &shop_csv, Grade::General)?;
     register(&bank, &shop)?;
     register(&shop, &bank)?;
     println!(
@@ -178,14 +273,20 @@ async fn main() -> Result<()> {
         bank.node.quic_addr()?,
         shop.node.quic_addr()?
     );
+
+    println!("3. Each data owner grants the other the use of its data");
+    grant(&bank, &shop, 10)?;
+    grant(&shop, &bank, 2)?;
     let (bank, bank_run) = (OrgDir::from(&bank), bank.node.start()?);
     let (shop, shop_run) = (OrgDir::from(&shop), shop.node.start()?);
 
-    println!("3. PSI-CA: the bank learns only how many customers they share");
-    let ca = run_psi(&bank, true, None).await?;
+    println!("4. PSI-CA: the bank learns only how many customers they share");
+    let ca = run_psi(&bank, true, None)
+        .await?
+        .map_err(anyhow::Error::msg)?;
     println!(
         "  intersection size {} (bank {} ids, shop {} ids) in {} ms, {} bytes sent, {} received",
-        ca.intersection_size,
+        ca.intersection_size.unwrap_or(0),
         ca.own_set_size,
         ca.peer_set_size,
         ca.duration_ms,
@@ -193,35 +294,56 @@ async fn main() -> Result<()> {
         ca.bytes_received
     );
 
-    println!("4. PSI: the bank learns which of its own customers the shop also has");
+    println!("5. PSI: the bank learns which of its own customers the shop also has");
     let out = std::env::current_dir()?.join(root.join("bank_common_customers.csv"));
-    let psi = run_psi(&bank, false, Some(out.clone())).await?;
+    let psi = run_psi(&bank, false, Some(out.clone()))
+        .await?
+        .map_err(anyhow::Error::msg)?;
     println!(
         "  intersection size {}; wrote {} of the bank's rows to {}",
-        psi.intersection_size,
+        psi.intersection_size.unwrap_or(0),
         psi.rows_written.unwrap_or(0),
         out.display()
     );
 
-    println!("5. Job records");
+    println!("6. A third job today: the shop's grant allows two, so the shop refuses it");
+    let refused = run_psi(&bank, true, None).await?;
+    let refusal = refused
+        .as_ref()
+        .err()
+        .context("the third job should be refused")?;
+    println!("  refused: {refusal}");
+    print_quota(&bank)?;
+    print_quota(&shop)?;
+
+    println!("7. Job records");
     print_jobs(&bank)?;
     print_jobs(&shop)?;
 
     bank_run.shutdown().await;
     shop_run.shutdown().await;
 
-    println!("6. Check against the true overlap ({true_overlap})");
+    println!("8. Audit: each node's hash-chained, signed log, checked with its certificate");
+    verify_audit(&bank)?;
+    verify_audit(&shop)?;
+
+    println!("9. Check against the true overlap ({true_overlap})");
+    let (ca, psi) = (
+        ca.intersection_size.unwrap_or(0),
+        psi.intersection_size.unwrap_or(0),
+    );
     ensure!(
-        ca.intersection_size as usize == true_overlap,
+        ca as usize == true_overlap,
         "PSI-CA size differs from the true overlap"
     );
     ensure!(
-        psi.intersection_size as usize == true_overlap,
+        psi as usize == true_overlap,
         "PSI size differs from the true overlap"
     );
-    println!(
-        "  PSI-CA {} = PSI {} = true overlap {true_overlap}: correct",
-        ca.intersection_size, psi.intersection_size
+    ensure!(
+        refusal.contains("quota is exhausted"),
+        "the third job was refused for another reason"
     );
+    println!("  PSI-CA {ca} = PSI {psi} = true overlap {true_overlap}: correct");
     Ok(())
 }

@@ -2,96 +2,17 @@
 //! 127.0.0.1: PSI results against a plain intersection, the handshake
 //! refusing unregistered certificates, and bad frames from a registered peer.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+mod support;
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use support::{Job, TestNode, general, ids, pair, run};
 use unseen::node::config::{NodeConfig, NodePaths};
-use unseen::node::control::{self, ControlRequest, ControlResponse};
-use unseen::node::identity::{Fingerprint, Identity};
-use unseen::node::job::JobReport;
-use unseen::node::server::{Node, RunningNode};
-use unseen::node::store::{Outcome, Role, Store};
+use unseen::node::identity::Identity;
+use unseen::node::store::{Outcome, Role};
 use unseen::node::transport::{self, frame, tls};
 use unseen::node::wire::{self, PeerMessage};
-use unseen::node::{dataset, setup};
-
-struct TestNode {
-    name: &'static str,
-    dir: PathBuf,
-    running: Option<RunningNode>,
-    addr: String,
-    fingerprint: Fingerprint,
-}
-
-impl TestNode {
-    fn store(&self) -> Store {
-        Store::open(&NodePaths::new(&self.dir).database()).expect("store")
-    }
-}
-
-/// Creates, configures and starts a node; `csv` becomes dataset "customers".
-fn node(root: &Path, name: &'static str, csv: &str, peers: &[&TestNode]) -> TestNode {
-    let dir = root.join(name);
-    setup::init_node(&dir, name, "127.0.0.1:0".parse().expect("addr")).expect("init");
-    let file = root.join(format!("{name}.csv"));
-    std::fs::write(&file, csv).expect("csv");
-    let store = Store::open(&NodePaths::new(&dir).database()).expect("store");
-    store
-        .put_dataset("customers", &dataset::scan(&file, "id").expect("scan"))
-        .expect("dataset");
-    for peer in peers {
-        store
-            .add_peer(peer.name, &peer.addr, peer.fingerprint)
-            .expect("peer");
-    }
-    let node = Node::open(&dir).expect("open");
-    let running = node.start().expect("start");
-    TestNode {
-        name,
-        addr: running.quic_addr.to_string(),
-        fingerprint: running.fingerprint,
-        dir,
-        running: Some(running),
-    }
-}
-
-fn register(at: &TestNode, peer: &TestNode) {
-    at.store()
-        .add_peer(peer.name, &peer.addr, peer.fingerprint)
-        .expect("register");
-}
-
-async fn run_psi(
-    from: &TestNode,
-    to: &str,
-    cardinality_only: bool,
-    out: Option<PathBuf>,
-) -> Result<JobReport, String> {
-    let request = ControlRequest::RunPsi {
-        peer: to.into(),
-        dataset: "customers".into(),
-        peer_dataset: "customers".into(),
-        cardinality_only,
-        out,
-    };
-    let socket = NodePaths::new(&from.dir).control_socket();
-    match control::request(&from.dir, &socket, &request)
-        .await
-        .expect("control")
-    {
-        ControlResponse::Job(report) => Ok(report),
-        ControlResponse::Error { message } => Err(message),
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-fn csv(ids: &[String]) -> String {
-    let mut text = String::from("id,value\n");
-    for (i, id) in ids.iter().enumerate() {
-        text.push_str(&format!("{id},{i}\n"));
-    }
-    text
-}
 
 fn plain_intersection(a: &[String], b: &[String]) -> BTreeSet<String> {
     let norm = |ids: &[String]| -> BTreeSet<String> {
@@ -101,14 +22,6 @@ fn plain_intersection(a: &[String], b: &[String]) -> BTreeSet<String> {
             .collect()
     };
     norm(a).intersection(&norm(b)).cloned().collect()
-}
-
-async fn shutdown(nodes: Vec<TestNode>) {
-    for mut node in nodes {
-        if let Some(running) = node.running.take() {
-            running.shutdown().await;
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,16 +34,13 @@ async fn psi_and_psi_ca_over_quic_match_a_plain_intersection() {
             _ => format!("c{}", i % 650),
         })
         .collect();
-    let b_ids: Vec<String> = (400..1500).map(|i| format!("c{i}")).collect();
+    let b_ids = ids(400..1500);
     let expected = plain_intersection(&a_ids, &b_ids);
     assert!(expected.len() > 100, "the test data must overlap");
+    let (mut a, mut b) = pair(root.path(), &a_ids, &b_ids);
 
-    let b = node(root.path(), "bob", &csv(&b_ids), &[]);
-    let a = node(root.path(), "alice", &csv(&a_ids), &[&b]);
-    register(&b, &a);
-
-    let ca = run_psi(&a, "bob", true, None).await.expect("psi-ca");
-    assert_eq!(ca.intersection_size, expected.len() as u64);
+    let ca = run(&a, Job::psi_ca("bob")).await.expect("psi-ca");
+    assert_eq!(ca.intersection_size, Some(expected.len() as u64));
     assert_eq!(
         ca.peer_set_size,
         plain_intersection(&b_ids, &b_ids).len() as u64
@@ -141,10 +51,16 @@ async fn psi_and_psi_ca_over_quic_match_a_plain_intersection() {
     );
 
     let out = root.path().join("out.csv");
-    let psi = run_psi(&a, "bob", false, Some(out.clone()))
-        .await
-        .expect("psi");
-    assert_eq!(psi.intersection_size, expected.len() as u64);
+    let psi = run(
+        &a,
+        Job {
+            out: Some(out.clone()),
+            ..Job::psi("bob")
+        },
+    )
+    .await
+    .expect("psi");
+    assert_eq!(psi.intersection_size, Some(expected.len() as u64));
     let written: Vec<String> = std::fs::read_to_string(&out)
         .expect("out")
         .lines()
@@ -159,9 +75,8 @@ async fn psi_and_psi_ca_over_quic_match_a_plain_intersection() {
         .collect();
     assert_eq!(written, expected_rows);
 
-    // Both sides recorded both jobs, and agree on the bytes that crossed.
-    let a_jobs = a.store().jobs().expect("jobs");
-    let b_jobs = b.store().jobs().expect("jobs");
+    // Both sides recorded both jobs, and agree on what crossed the wire.
+    let (a_jobs, b_jobs) = (a.jobs(), b.jobs());
     assert_eq!(a_jobs.len(), 2);
     assert_eq!(b_jobs.len(), 2);
     for (mine, theirs) in a_jobs.iter().zip(&b_jobs) {
@@ -171,48 +86,51 @@ async fn psi_and_psi_ca_over_quic_match_a_plain_intersection() {
         assert_eq!(theirs.outcome, Outcome::Completed);
         assert_eq!(mine.bytes_sent, theirs.bytes_received);
         assert_eq!(mine.bytes_received, theirs.bytes_sent);
+        assert_eq!(mine.data_messages_sent, theirs.data_messages_received);
+        assert!(mine.data_messages_sent > 0);
         assert_eq!(mine.local_set_size, theirs.peer_set_size);
         assert_eq!(mine.peer_set_size, theirs.local_set_size);
         assert!(theirs.result.is_none(), "the responder learns no result");
     }
-    shutdown(vec![a, b]).await;
+    support::stop_all(&mut [&mut a, &mut b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_certificates_are_refused_in_the_handshake() {
     let root = tempfile::tempdir().expect("tempdir");
-    let ids: Vec<String> = (0..50).map(|i| format!("x{i}")).collect();
-    let alice = node(root.path(), "alice", &csv(&ids), &[]);
+    let set = ids(0..50);
+    let (mut alice, mut bob) = pair(root.path(), &set, &set);
     // Mallory knows alice's address and fingerprint, but alice never
     // registered mallory.
-    let mallory = node(root.path(), "mallory", &csv(&ids), &[&alice]);
-    let err = run_psi(&mallory, "alice", true, None)
+    let mut mallory = TestNode::start_new(root.path(), "mallory");
+    mallory.register(&alice);
+    mallory.dataset("customers", &set, general());
+    mallory.grant("alice", "customers", |_| {});
+    let before = alice.jobs().len();
+    let err = run(&mallory, Job::psi_ca("alice"))
         .await
         .expect_err("must be refused");
     assert!(err.contains("has not registered this node"), "{err}");
-    assert!(
-        alice.store().jobs().expect("jobs").is_empty(),
-        "no job reached alice"
-    );
+    assert_eq!(alice.jobs().len(), before, "no job reached alice");
 
     // A client pinning the wrong fingerprint refuses the server in turn.
-    let bob = node(root.path(), "bob", &csv(&ids), &[]);
-    bob.store()
+    let store = bob.store();
+    store.remove_peer("alice").expect("remove");
+    store
         .add_peer("alice", &alice.addr, mallory.fingerprint)
         .expect("register wrongly");
-    register(&alice, &bob);
-    let err = run_psi(&bob, "alice", true, None)
+    let err = run(&bob, Job::psi_ca("alice"))
         .await
         .expect_err("pinned fingerprint differs");
     assert!(err.contains("fingerprint"), "{err}");
-    assert!(alice.store().jobs().expect("jobs").is_empty());
+    assert_eq!(alice.jobs().len(), before);
 
     // Alice still serves a correctly registered peer.
-    bob.store().remove_peer("alice").expect("remove");
-    register(&bob, &alice);
-    let report = run_psi(&bob, "alice", true, None).await.expect("job");
-    assert_eq!(report.intersection_size, ids.len() as u64);
-    shutdown(vec![alice, mallory, bob]).await;
+    bob.register(&alice);
+    bob.grant("alice", "customers", |_| {});
+    let report = run(&bob, Job::psi_ca("alice")).await.expect("job");
+    assert_eq!(report.intersection_size, Some(set.len() as u64));
+    support::stop_all(&mut [&mut alice, &mut mallory, &mut bob]).await;
 }
 
 /// A registered peer that writes raw frames.
@@ -223,14 +141,13 @@ struct RawPeer {
 
 impl RawPeer {
     async fn connect(root: &Path, server: &TestNode) -> Self {
-        let dir = root.join("raw");
-        setup::init_node(&dir, "raw", "127.0.0.1:0".parse().expect("addr")).expect("init");
-        let identity = Identity::load(&NodePaths::new(&dir)).expect("identity");
+        let raw = TestNode::create(root, "raw", |_| {});
+        let identity = Identity::load(&NodePaths::new(&raw.dir)).expect("identity");
         server
             .store()
             .add_peer("raw", "127.0.0.1:9", identity.fingerprint())
             .expect("register raw");
-        let config = NodeConfig::load(&dir).expect("config");
+        let config = NodeConfig::load(&raw.dir).expect("config");
         let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
         let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let connection = endpoint
@@ -273,15 +190,16 @@ fn framed(payload: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_frames_abort_and_the_node_keeps_serving() {
     let root = tempfile::tempdir().expect("tempdir");
-    let ids: Vec<String> = (0..40).map(|i| format!("x{i}")).collect();
-    let alice = node(root.path(), "alice", &csv(&ids), &[]);
+    let set = ids(0..40);
+    let (mut alice, mut bob) = pair(root.path(), &set, &set);
     let raw = RawPeer::connect(root.path(), &alice).await;
+    let before = alice.jobs().len();
 
     let cases: [(&str, Vec<u8>, u16); 4] = [
         ("oversized frame", u32::MAX.to_be_bytes().to_vec(), 101),
         ("garbage payload", framed(&[1, 0xee, 0xff, 0x00]), 100),
         ("other wire version", framed(&[7, 1]), 100),
-        ("trailing bytes", framed(&[1, 1, 0]), 100),
+        ("trailing bytes", framed(&[1, 4, 0]), 100),
     ];
     for (what, bytes, code) in cases {
         match raw.exchange(&bytes).await {
@@ -300,12 +218,10 @@ async fn malformed_and_oversized_frames_abort_and_the_node_keeps_serving() {
         other => panic!("expected an abort, got {other:?}"),
     }
     // None of that reached the acceptance boundary.
-    assert!(alice.store().jobs().expect("jobs").is_empty());
+    assert_eq!(alice.jobs().len(), before);
 
     // The node still serves a real job.
-    let bob = node(root.path(), "bob", &csv(&ids), &[&alice]);
-    register(&alice, &bob);
-    let report = run_psi(&bob, "alice", false, None).await.expect("job");
-    assert_eq!(report.intersection_size, ids.len() as u64);
-    shutdown(vec![alice, bob]).await;
+    let report = run(&bob, Job::psi("alice")).await.expect("job");
+    assert_eq!(report.intersection_size, Some(set.len() as u64));
+    support::stop_all(&mut [&mut alice, &mut bob]).await;
 }

@@ -33,6 +33,10 @@ pub enum ControlRequest {
         peer_dataset: String,
         /// Learn only the intersection's size.
         cardinality_only: bool,
+        /// The purpose, as the grants on both sides name it.
+        purpose: String,
+        /// Retry this failed job (same id, no new charge).
+        retry: Option<unseen_protocol::JobId>,
         /// Absolute path for the output file.
         out: Option<PathBuf>,
     },
@@ -50,7 +54,7 @@ pub enum ControlResponse {
         listen: String,
     },
     /// A job finished.
-    Job(JobReport),
+    Job(Box<JobReport>),
     /// The request failed; `message` says why and what to do.
     Error {
         /// What went wrong.

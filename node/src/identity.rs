@@ -129,11 +129,21 @@ impl Identity {
         };
         let cert_path = paths.cert();
         let cert = CertificateDer::from_pem_file(&cert_path).map_err(|e| bad(&cert_path, e))?;
-        Ok(Self {
+        let identity = Self {
             fingerprint: Fingerprint::of(&cert),
             cert,
             key_pkcs8: Zeroizing::new(key.secret_pkcs8_der().to_vec()),
-        })
+        };
+        // The key must be Ed25519 and match the certificate, or every
+        // signature the node makes would be worthless.
+        let probe = identity.sign(b"unseen-key-check", b"");
+        verify_signature(identity.cert(), b"unseen-key-check", b"", &probe).map_err(|_| {
+            NodeError::Identity {
+                path: key_path,
+                message: "the private key is not the Ed25519 key of node.crt; restore the pair `unseen init` wrote".into(),
+            }
+        })?;
+        Ok(identity)
     }
 
     /// The certificate's fingerprint.
@@ -146,10 +156,55 @@ impl Identity {
         &self.cert
     }
 
+    /// Signs `message` under a context string, with the node's Ed25519 key.
+    /// Contexts keep a signature made for one purpose from being valid for
+    /// another.
+    pub fn sign(&self, context: &[u8], message: &[u8]) -> Vec<u8> {
+        let key = PrivatePkcs8KeyDer::from(self.key_pkcs8.as_slice());
+        let signed = rustls::crypto::ring::sign::any_eddsa_type(&key)
+            .ok()
+            .and_then(|key| key.choose_scheme(&[rustls::SignatureScheme::ED25519]))
+            .and_then(|signer| signer.sign(&contextual(context, message)).ok());
+        // The key was checked to be Ed25519 when the node loaded it.
+        signed.unwrap_or_default()
+    }
+
     /// A copy of the private key for the TLS stack.
     pub fn private_key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.to_vec()))
     }
+}
+
+fn contextual(context: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + context.len() + message.len());
+    bytes.extend_from_slice(&(context.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(context);
+    bytes.extend_from_slice(message);
+    bytes
+}
+
+/// A signature that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signature does not verify against the certificate {0}")]
+pub struct BadSignature(pub Fingerprint);
+
+/// Checks a signature made by [`Identity::sign`] against the signer's
+/// certificate, with nothing but the certificate.
+pub fn verify_signature(
+    cert: &CertificateDer<'_>,
+    context: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), BadSignature> {
+    let fail = || BadSignature(Fingerprint::of(cert));
+    let parsed = webpki::EndEntityCert::try_from(cert).map_err(|_| fail())?;
+    parsed
+        .verify_signature(
+            webpki::ring::ED25519,
+            &contextual(context, message),
+            signature,
+        )
+        .map_err(|_| fail())
 }
 
 impl std::fmt::Debug for Identity {
@@ -203,6 +258,36 @@ mod tests {
             .join(":");
         assert_eq!(Fingerprint::parse(&colons).expect("colons"), fp);
         assert!(Fingerprint::parse("abc").is_err());
+    }
+
+    #[test]
+    fn signatures_verify_with_the_certificate_alone() {
+        let (a, b) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        let alice = Identity::create("alice", &NodePaths::new(a.path())).expect("alice");
+        let bob = Identity::create("bob", &NodePaths::new(b.path())).expect("bob");
+        let signature = alice.sign(b"ctx", b"manifest");
+        assert_eq!(signature.len(), 64);
+        verify_signature(alice.cert(), b"ctx", b"manifest", &signature).expect("valid");
+        assert!(verify_signature(alice.cert(), b"ctx", b"manifest!", &signature).is_err());
+        assert!(verify_signature(alice.cert(), b"other", b"manifest", &signature).is_err());
+        assert!(verify_signature(bob.cert(), b"ctx", b"manifest", &signature).is_err());
+    }
+
+    #[test]
+    fn mismatched_key_and_certificate_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for sub in ["a", "b"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("dir");
+            Identity::create(sub, &NodePaths::new(dir.path().join(sub).as_path())).expect("create");
+        }
+        let a = NodePaths::new(dir.path().join("a").as_path());
+        let b = NodePaths::new(dir.path().join("b").as_path());
+        std::fs::copy(b.cert(), a.cert()).expect("swap certificate");
+        let err = Identity::load(&a).expect_err("mismatch");
+        assert!(err.to_string().contains("not the Ed25519 key"), "{err}");
     }
 
     #[test]

@@ -13,18 +13,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_core::OsRng;
+use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
     Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
     ResponderState, Session,
 };
-use unseen_protocol::{JobId, Progress};
 
+use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
 use crate::store::{JobEnd, Outcome};
 use crate::transport::frame::{FrameError, read_frame, write_frame};
-use crate::wire::{self, AbortCode, PeerMessage, ProtocolRequest, WireError};
+use crate::wire::{
+    self, AbortCode, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms, WireError,
+};
 
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,14 +128,23 @@ pub struct JobReport {
     pub peer: String,
     /// Protocol and mode.
     pub protocol: String,
+    /// The purpose stated.
+    pub purpose: String,
+    /// Our grant the job ran under.
+    pub grant: String,
     /// Distinct ids this node used.
     pub own_set_size: u64,
     /// Rows of our file with an empty id, left out.
     pub own_empty_id_rows: u64,
-    /// Distinct ids the peer used.
+    /// Distinct ids the peer used (with padding, if the peer added noise).
     pub peer_set_size: u64,
-    /// The size of the intersection.
-    pub intersection_size: u64,
+    /// The size of the intersection (noisy if `noise` is set), or `None` if
+    /// the release rules suppressed it.
+    pub intersection_size: Option<u64>,
+    /// Why the result was suppressed.
+    pub suppressed: Option<String>,
+    /// The noise in the result: mechanism and epsilon.
+    pub noise: Option<String>,
     /// Where the output went, if asked for.
     pub out: Option<PathBuf>,
     /// Rows written to `out`.
@@ -144,6 +157,15 @@ pub struct JobReport {
     pub duration_ms: u64,
 }
 
+/// What crossed a job's stream.
+#[derive(Debug, Clone, Copy, Default)]
+struct Traffic {
+    bytes_sent: u64,
+    bytes_received: u64,
+    data_sent: u64,
+    data_received: u64,
+}
+
 /// One job's bidirectional stream, framed and counted.
 struct JobStream {
     connection: quinn::Connection,
@@ -152,6 +174,8 @@ struct JobStream {
     recv: quinn::RecvStream,
     bytes_sent: Arc<AtomicU64>,
     bytes_received: u64,
+    data_sent: u64,
+    data_received: u64,
     max_frame: u32,
     timeout: Duration,
 }
@@ -184,12 +208,17 @@ impl JobStream {
             recv,
             bytes_sent,
             bytes_received: 0,
+            data_sent: 0,
+            data_received: 0,
             max_frame,
             timeout,
         }
     }
 
-    fn send(&self, message: &PeerMessage) {
+    fn send(&mut self, message: &PeerMessage) {
+        if let PeerMessage::Psi(_) = message {
+            self.data_sent += 1;
+        }
         // The writer only stops early when the stream failed; the next read
         // then reports that failure.
         let _ = self.outgoing.send(wire::encode(message));
@@ -213,26 +242,38 @@ impl JobStream {
         self.bytes_received += 4 + frame.len() as u64;
         match wire::decode(&frame)? {
             PeerMessage::Abort { code, reason } => Err(JobError::PeerAborted { code, reason }),
-            message => Ok(message),
+            message => {
+                if let PeerMessage::Psi(_) = message {
+                    self.data_received += 1;
+                }
+                Ok(message)
+            }
         }
     }
 
     /// Sends what is queued and closes our direction of the stream.
-    async fn close(self) -> (u64, u64) {
+    async fn close(self) -> Traffic {
         let Self {
             outgoing,
             writer,
             bytes_sent,
             bytes_received,
+            data_sent,
+            data_received,
             ..
         } = self;
         drop(outgoing);
         let _ = writer.await;
-        (bytes_sent.load(Ordering::Relaxed), bytes_received)
+        Traffic {
+            bytes_sent: bytes_sent.load(Ordering::Relaxed),
+            bytes_received,
+            data_sent,
+            data_received,
+        }
     }
 
     /// Sends an abort for `error` (if it warrants one) and closes.
-    async fn fail(self, error: &JobError) -> (u64, u64) {
+    async fn fail(mut self, error: &JobError) -> Traffic {
         if let Some(abort) = error.abort() {
             self.send(&abort);
         }
@@ -247,9 +288,11 @@ fn unexpected(expected: &'static str, message: &PeerMessage) -> JobError {
     }
 }
 
-fn session(job_id: JobId, protocol: ProtocolRequest, max_peer_set_size: u64) -> Session {
-    let ProtocolRequest::EcdhPsi(mode) = protocol;
-    Session::new(job_id, mode, max_peer_set_size)
+fn session(accepted: &Accepted) -> Session {
+    let ProtocolRequest::EcdhPsi(mode) = accepted.protocol();
+    let mut session = Session::new(accepted.job_id, mode, accepted.max_peer_set_size);
+    session.min_peer_set_size = accepted.min_peer_set_size;
+    session
 }
 
 async fn blocking<T: Send + 'static>(
@@ -271,6 +314,15 @@ pub struct JobStreams {
     pub recv: quinn::RecvStream,
 }
 
+impl JobStreams {
+    /// The certificate the peer presented in the handshake.
+    pub fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
+        let identity = self.connection.peer_identity()?;
+        let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+        certs.first().cloned()
+    }
+}
+
 /// Limits for a job's stream.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
@@ -286,134 +338,166 @@ pub struct StreamLimits {
 pub async fn run_requester(
     boundary: &Boundary,
     accepted: Accepted,
+    request: JobRequest,
     streams: JobStreams,
     limits: StreamLimits,
     out: Option<PathBuf>,
 ) -> Result<JobReport, JobError> {
+    let peer_cert = streams.peer_certificate();
     let mut stream = JobStream::new(streams, limits.max_frame, limits.message_timeout);
-    stream.send(&PeerMessage::JobRequest(wire::JobRequest {
-        job_id: accepted.job_id,
-        protocol: accepted.protocol,
-        dataset: accepted.peer_dataset.clone(),
-        requester_dataset: accepted.local_dataset.clone(),
-    }));
-    let result = requester_exchange(&mut stream, &accepted, limits).await;
-    let output = match result {
-        Ok(output) => output,
+    stream.send(&PeerMessage::JobRequest(request.clone()));
+    let exchanged = requester_exchange(&mut stream, boundary, &accepted, &request, peer_cert).await;
+    let (terms, output) = match exchanged {
+        Ok(done) => done,
         Err(error) => {
-            let (bytes_sent, bytes_received) = stream.fail(&error).await;
-            let outcome = match error {
-                JobError::Refused(_) => Outcome::Refused,
-                _ => Outcome::Failed,
-            };
-            record_end(
-                boundary,
+            let traffic = stream.fail(&error).await;
+            let end = job_end(
                 &accepted,
-                outcome,
+                Outcome::Failed,
                 None,
-                bytes_sent,
-                bytes_received,
+                traffic,
                 Some(error.to_string()),
                 None,
             );
+            match &error {
+                JobError::Refused(reason) => {
+                    let end = JobEnd {
+                        outcome: Outcome::Refused,
+                        ..end
+                    };
+                    boundary.refused_by_peer(&accepted, reason, &end);
+                }
+                _ => boundary.fail(&accepted, &end),
+            }
             return Err(error);
         }
     };
     stream.send(&PeerMessage::JobFinished);
-    let (bytes_sent, bytes_received) = stream.close().await;
-    let duration_ms = accepted.started.elapsed().as_millis() as u64;
+    let traffic = stream.close().await;
 
+    // Release rules: the stricter of the two owners' minimum group sizes,
+    // applied to the (noisy, if noise was added) result.
+    let k = accepted.min_group_size.max(terms.min_group_size);
+    let size = output.result.size();
+    let suppressed = (!crate::policy::may_release(size, k)).then(|| {
+        format!("the result is below the minimum group size k = {k}, so it is not released")
+    });
+    let noise = terms.noise.map(|n| {
+        format!(
+            "discrete Laplace padding, epsilon {}",
+            crate::grant::format_micros(n.epsilon_micros)
+        )
+    });
     let mut report = JobReport {
         job_id: accepted.job_id.to_string(),
         peer: accepted.peer.name.clone(),
-        protocol: accepted.protocol.name().into(),
+        protocol: accepted.protocol().name().into(),
+        purpose: accepted.manifest.purpose.clone(),
+        grant: accepted.grant.id.clone(),
         own_set_size: accepted.data.ids().len() as u64,
         own_empty_id_rows: accepted.data.summary().empty_id_rows,
         peer_set_size: output.peer_set_size,
-        intersection_size: output.result.size(),
+        intersection_size: suppressed.is_none().then_some(size),
+        suppressed: suppressed.clone(),
+        noise: noise.clone(),
         out: None,
         rows_written: None,
-        bytes_sent,
-        bytes_received,
-        duration_ms,
+        bytes_sent: traffic.bytes_sent,
+        bytes_received: traffic.bytes_received,
+        duration_ms: accepted.started.elapsed().as_millis() as u64,
     };
-    let written = match &out {
-        Some(path) => write_output(&accepted, &output, &report, path)
+    let written = match (&out, &suppressed) {
+        (Some(path), None) => write_output(&accepted, &output, &report, path)
             .await
             .map(Some),
-        None => Ok(None),
+        _ => Ok(None),
     };
-    let result_text = format!("intersection size {}", report.intersection_size);
+    let release = Release {
+        recipient: accepted.manifest.requester.fingerprint.clone(),
+        value: report
+            .intersection_size
+            .map(|n| format!("intersection size {n}")),
+        suppressed: suppressed.clone(),
+        mechanism: noise.clone().unwrap_or_else(|| "none".into()),
+        epsilon: terms
+            .noise
+            .map(|n| crate::grant::format_micros(n.epsilon_micros)),
+        delta: terms.noise.map(|n| format!("{}e-9", n.delta_nanos)),
+    };
+    let result_text = release
+        .value
+        .clone()
+        .or_else(|| suppressed.clone().map(|s| format!("suppressed: {s}")));
     match written {
         Ok(rows) => {
-            report.out = out;
+            report.out = out.filter(|_| rows.is_some());
             report.rows_written = rows;
-            record_end(
-                boundary,
+            let end = job_end(
                 &accepted,
                 Outcome::Completed,
                 Some(output.peer_set_size),
-                bytes_sent,
-                bytes_received,
+                traffic,
                 None,
-                Some(result_text),
+                result_text,
             );
+            boundary.finish_with_release(&accepted, &end, release);
             Ok(report)
         }
         Err(error) => {
-            // The result was computed, and is recorded, but could not be saved.
-            record_end(
-                boundary,
+            // The result was computed and released to us, but not saved.
+            let end = job_end(
                 &accepted,
                 Outcome::Failed,
                 Some(output.peer_set_size),
-                bytes_sent,
-                bytes_received,
+                traffic,
                 Some(error.to_string()),
-                Some(result_text),
+                result_text,
             );
+            boundary.finish_with_release(&accepted, &end, release);
             Err(error)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_end(
-    boundary: &Boundary,
+fn job_end(
     accepted: &Accepted,
     outcome: Outcome,
     peer_set_size: Option<u64>,
-    bytes_sent: u64,
-    bytes_received: u64,
+    traffic: Traffic,
     detail: Option<String>,
     result: Option<String>,
-) {
-    boundary.finish(
-        accepted,
-        &JobEnd {
-            outcome,
-            local_set_size: Some(accepted.data.ids().len() as u64),
-            peer_set_size,
-            bytes_sent,
-            bytes_received,
-            duration: accepted.started.elapsed(),
-            detail,
-            result,
-        },
-    );
+) -> JobEnd {
+    JobEnd {
+        outcome,
+        local_set_size: Some(accepted.data.ids().len() as u64),
+        peer_set_size,
+        bytes_sent: traffic.bytes_sent,
+        bytes_received: traffic.bytes_received,
+        data_messages_sent: traffic.data_sent,
+        data_messages_received: traffic.data_received,
+        duration: accepted.started.elapsed(),
+        detail,
+        result,
+    }
 }
 
 async fn requester_exchange(
     stream: &mut JobStream,
+    boundary: &Boundary,
     accepted: &Accepted,
-    limits: StreamLimits,
-) -> Result<PsiOutput, JobError> {
-    match stream.recv().await? {
-        PeerMessage::JobAccepted => {}
+    request: &JobRequest,
+    peer_cert: Option<CertificateDer<'static>>,
+) -> Result<(ReleaseTerms, PsiOutput), JobError> {
+    let acceptance = match stream.recv().await? {
+        PeerMessage::JobAccepted(acceptance) => acceptance,
         PeerMessage::JobRefused { reason } => return Err(JobError::Refused(reason)),
         other => return Err(unexpected("JobAccepted", &other)),
-    }
-    let session = session(accepted.job_id, accepted.protocol, limits.max_peer_set_size);
+    };
+    let peer_cert = peer_cert.ok_or_else(|| JobError::Internal("no peer certificate".into()))?;
+    boundary
+        .record_agreement(accepted, request, &acceptance, &peer_cert)
+        .map_err(|refusal| JobError::Internal(refusal.local_reason))?;
+    let session = session(accepted);
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Requester::start(session, data.ids(), &mut OsRng)).await?;
@@ -432,7 +516,7 @@ async fn requester_exchange(
         }
         match step.next {
             Progress::Continue(next) => state = next,
-            Progress::Done(output) => return Ok(output),
+            Progress::Done(output) => return Ok((acceptance.terms, output)),
         }
     }
 }
@@ -451,7 +535,9 @@ async fn write_output(
     };
     let summary = format!(
         "intersection_size,own_set_size,peer_set_size\n{},{},{}\n",
-        report.intersection_size, report.own_set_size, report.peer_set_size
+        report.intersection_size.unwrap_or(0),
+        report.own_set_size,
+        report.peer_set_size
     );
     blocking(move || match members {
         Some(members) => data
@@ -472,6 +558,7 @@ pub async fn serve_stream(
     streams: JobStreams,
     limits: StreamLimits,
 ) {
+    let peer_cert = streams.peer_certificate();
     let mut stream = JobStream::new(streams, limits.max_frame, limits.message_timeout);
     let request = match stream.recv().await {
         Ok(PeerMessage::JobRequest(request)) => request,
@@ -487,19 +574,19 @@ pub async fn serve_stream(
             return;
         }
     };
-    let proposal = crate::boundary::JobProposal {
-        job_id: request.job_id,
-        protocol: request.protocol,
-        local_dataset: request.dataset,
-        peer_dataset: request.requester_dataset,
+    let Some(peer_cert) = peer_cert else {
+        stream
+            .fail(&JobError::Internal("no peer certificate".into()))
+            .await;
+        return;
     };
-    let accepted = match boundary.admit_incoming(&peer, proposal) {
-        Ok(accepted) => accepted,
+    let (accepted, acceptance) = match boundary.admit_incoming(&peer, &peer_cert, &request) {
+        Ok(admitted) => admitted,
         Err(Refusal {
             public_reason,
             local_reason,
         }) => {
-            tracing::info!(peer = %peer.name, job = %request.job_id, "refused a job: {local_reason}");
+            tracing::info!(peer = %peer.name, job = %request.manifest.job_id, "refused a job: {local_reason}");
             stream.send(&PeerMessage::JobRefused {
                 reason: public_reason,
             });
@@ -507,38 +594,58 @@ pub async fn serve_stream(
             return;
         }
     };
-    stream.send(&PeerMessage::JobAccepted);
-    let result = responder_exchange(&mut stream, &accepted, limits).await;
-    let (outcome, peer_set_size, detail) = match &result {
-        Ok(peer_set_size) => (Outcome::Completed, Some(*peer_set_size), None),
-        Err(error) => (Outcome::Failed, None, Some(error.to_string())),
-    };
-    let (bytes_sent, bytes_received) = match &result {
+    let terms = acceptance.terms;
+    stream.send(&PeerMessage::JobAccepted(acceptance));
+    let result = responder_exchange(&mut stream, &accepted).await;
+    let traffic = match &result {
         Ok(_) => stream.close().await,
         Err(error) => {
             tracing::warn!(peer = %peer.name, job = %accepted.job_id, "job failed: {error}");
             stream.fail(error).await
         }
     };
-    record_end(
-        boundary,
-        &accepted,
-        outcome,
-        peer_set_size,
-        bytes_sent,
-        bytes_received,
-        detail,
-        // The responder learns no result: the requester alone receives it.
-        None,
-    );
+    match result {
+        Ok(peer_set_size) => {
+            let end = job_end(
+                &accepted,
+                Outcome::Completed,
+                Some(peer_set_size),
+                traffic,
+                None,
+                None,
+            );
+            // The responder does not learn the result; it records that the
+            // requester received one, and how it was protected.
+            let release = Release {
+                recipient: accepted.manifest.requester.fingerprint.clone(),
+                value: None,
+                suppressed: None,
+                mechanism: terms
+                    .noise
+                    .map_or_else(|| "none".into(), |_| "discrete Laplace padding".into()),
+                epsilon: terms
+                    .noise
+                    .map(|n| crate::grant::format_micros(n.epsilon_micros)),
+                delta: terms.noise.map(|n| format!("{}e-9", n.delta_nanos)),
+            };
+            boundary.finish_with_release(&accepted, &end, release);
+        }
+        Err(error) => {
+            let end = job_end(
+                &accepted,
+                Outcome::Failed,
+                None,
+                traffic,
+                Some(error.to_string()),
+                None,
+            );
+            boundary.fail(&accepted, &end);
+        }
+    }
 }
 
-async fn responder_exchange(
-    stream: &mut JobStream,
-    accepted: &Accepted,
-    limits: StreamLimits,
-) -> Result<u64, JobError> {
-    let session = session(accepted.job_id, accepted.protocol, limits.max_peer_set_size);
+async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Result<u64, JobError> {
+    let session = session(accepted);
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Responder::start(session, data.ids(), &mut OsRng)).await?;

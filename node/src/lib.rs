@@ -13,14 +13,19 @@
 //! themselves live in the sans-IO crate `unseen-protocol`.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod boundary;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod dataset;
 pub mod error;
 pub mod fsutil;
+pub mod grant;
 pub mod identity;
 pub mod job;
+pub mod manifest;
+pub mod policy;
 pub mod server;
 pub mod setup;
 pub mod store;

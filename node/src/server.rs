@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use tokio::net::UnixListener;
 use tokio::sync::watch;
-use unseen_protocol::JobId;
 use unseen_protocol::ecdh_psi::Mode;
 
-use crate::boundary::{Boundary, JobProposal};
+use crate::audit::AuditEvent;
+use crate::boundary::{Boundary, OutgoingJob};
+use crate::clock::SystemClock;
 use crate::config::{NodeConfig, NodePaths};
 use crate::control::{self, ControlRequest, ControlResponse};
 use crate::error::NodeError;
@@ -26,7 +27,7 @@ use crate::wire::ProtocolRequest;
 pub struct Node {
     paths: NodePaths,
     config: NodeConfig,
-    identity: Identity,
+    identity: Arc<Identity>,
     store: Arc<Store>,
     boundary: Boundary,
     endpoint: quinn::Endpoint,
@@ -72,8 +73,12 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Self, NodeError> {
         let config = NodeConfig::load(dir)?;
         let paths = NodePaths::new(dir);
-        let identity = Identity::load(&paths)?;
-        let store = Arc::new(Store::open(&paths.database())?);
+        let identity = Arc::new(Identity::load(&paths)?);
+        let store = Arc::new(Store::open(
+            &paths.database(),
+            identity.clone(),
+            Arc::new(SystemClock),
+        )?);
         let interrupted = store.mark_interrupted()?;
         if interrupted > 0 {
             tracing::warn!(
@@ -83,8 +88,17 @@ impl Node {
         }
         let endpoint =
             transport::bind_endpoint(&config, &identity, Arc::new(StorePeers(store.clone())))?;
+        store.audit(AuditEvent::NodeStarted {
+            name: config.name.clone(),
+            fingerprint: identity.fingerprint().to_string(),
+        })?;
         Ok(Self {
-            boundary: Boundary::new(store.clone()),
+            boundary: Boundary::new(
+                store.clone(),
+                identity.clone(),
+                config.name.clone(),
+                config.limits.max_peer_set_size,
+            ),
             paths,
             config,
             identity,
@@ -204,6 +218,8 @@ impl Node {
                 dataset,
                 peer_dataset,
                 cardinality_only,
+                purpose,
+                retry,
                 out,
             }) => {
                 let mode = if cardinality_only {
@@ -211,11 +227,16 @@ impl Node {
                 } else {
                     Mode::Membership
                 };
-                match self
-                    .run_psi(&peer, &dataset, &peer_dataset, mode, out)
-                    .await
-                {
-                    Ok(report) => ControlResponse::Job(report),
+                let job = OutgoingJob {
+                    retry,
+                    peer,
+                    local_dataset: dataset,
+                    peer_dataset,
+                    protocol: ProtocolRequest::EcdhPsi(mode),
+                    purpose,
+                };
+                match self.run_job(job, out).await {
+                    Ok(report) => ControlResponse::Job(Box::new(report)),
                     Err(e) => ControlResponse::Error {
                         message: e.to_string(),
                     },
@@ -225,29 +246,20 @@ impl Node {
         control::write_response(&mut stream, &response).await;
     }
 
-    /// Runs a PSI job with `peer` as the requester.
-    pub async fn run_psi(
+    /// Runs a job as the requester.
+    pub async fn run_job(
         &self,
-        peer_name: &str,
-        dataset: &str,
-        peer_dataset: &str,
-        mode: Mode,
+        job: OutgoingJob,
         out: Option<PathBuf>,
     ) -> Result<JobReport, JobError> {
-        let proposal = JobProposal {
-            job_id: JobId::random(&mut rand_core::OsRng),
-            protocol: ProtocolRequest::EcdhPsi(mode),
-            local_dataset: dataset.to_string(),
-            peer_dataset: peer_dataset.to_string(),
-        };
-        let accepted = self
+        let (accepted, request) = self
             .boundary
-            .admit_outgoing(peer_name, proposal)
+            .admit_outgoing(job)
             .map_err(|refusal| JobError::Refused(refusal.local_reason))?;
         let streams = match self.open_job_stream(&accepted.peer).await {
             Ok(streams) => streams,
             Err(error) => {
-                self.boundary.finish(
+                self.boundary.fail(
                     &accepted,
                     &crate::store::JobEnd {
                         outcome: crate::store::Outcome::Failed,
@@ -255,6 +267,8 @@ impl Node {
                         peer_set_size: None,
                         bytes_sent: 0,
                         bytes_received: 0,
+                        data_messages_sent: 0,
+                        data_messages_received: 0,
                         duration: accepted.started.elapsed(),
                         detail: Some(error.to_string()),
                         result: None,
@@ -263,7 +277,15 @@ impl Node {
                 return Err(error);
             }
         };
-        job::run_requester(&self.boundary, accepted, streams, self.limits(), out).await
+        job::run_requester(
+            &self.boundary,
+            accepted,
+            request,
+            streams,
+            self.limits(),
+            out,
+        )
+        .await
     }
 
     async fn open_job_stream(&self, peer: &crate::store::Peer) -> Result<JobStreams, JobError> {

@@ -20,7 +20,7 @@ pub fn init_node(dir: &Path, name: &str, listen: SocketAddr) -> Result<Fingerpri
         });
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
-    let identity = Identity::create(name, &paths)?;
+    let identity = std::sync::Arc::new(Identity::create(name, &paths)?);
     let config = NodeConfig {
         name: name.to_string(),
         listen,
@@ -28,7 +28,11 @@ pub fn init_node(dir: &Path, name: &str, listen: SocketAddr) -> Result<Fingerpri
         limits: Default::default(),
     };
     config.save(dir)?;
-    Store::open(&paths.database())?;
+    Store::open(
+        &paths.database(),
+        identity.clone(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+    )?;
     Ok(identity.fingerprint())
 }
 

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 use unseen_protocol::JobId;
+
+use crate::manifest::JobManifest;
 use unseen_protocol::ecdh_psi::{Message as PsiMessage, Mode};
 
 /// The envelope version this node speaks.
@@ -17,7 +19,7 @@ pub enum PeerMessage {
     /// Requester to responder, first on the stream: what the job is.
     JobRequest(JobRequest),
     /// Responder: the job passed its acceptance boundary.
-    JobAccepted,
+    JobAccepted(JobAcceptance),
     /// Responder: the job was refused, with a reason that reveals nothing
     /// about the responder's data.
     JobRefused {
@@ -42,7 +44,7 @@ impl PeerMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::JobRequest(_) => "JobRequest",
-            Self::JobAccepted => "JobAccepted",
+            Self::JobAccepted(_) => "JobAccepted",
             Self::JobRefused { .. } => "JobRefused",
             Self::Psi(m) => m.kind(),
             Self::JobFinished => "JobFinished",
@@ -54,14 +56,51 @@ impl PeerMessage {
 /// What the requester asks the responder to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRequest {
-    /// Chosen at random by the requester; unique per pair of nodes.
-    pub job_id: JobId,
-    /// The protocol.
-    pub protocol: ProtocolRequest,
-    /// The responder's dataset to use.
-    pub dataset: String,
-    /// The requester's dataset, for the responder's record.
-    pub requester_dataset: String,
+    /// The job, as the requester signed it.
+    pub manifest: JobManifest,
+    /// The requester's signature of the manifest.
+    pub requester_signature: Vec<u8>,
+    /// How many distinct ids the requester will bring; the protocol holds
+    /// it to this number.
+    pub requester_set_size: u64,
+}
+
+impl JobRequest {
+    /// The job id the manifest names.
+    pub fn job_id(&self) -> Option<JobId> {
+        JobId::parse(&self.manifest.job_id)
+    }
+}
+
+/// The responder's acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAcceptance {
+    /// The responder's grant the job runs under.
+    pub responder_grant: String,
+    /// The responder's countersignature of the manifest and grant.
+    pub responder_signature: Vec<u8>,
+    /// The rules the requester's node applies before releasing the result.
+    pub terms: ReleaseTerms,
+}
+
+/// Release rules the responder's data owner sets for this job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseTerms {
+    /// Results over fewer records than this are suppressed.
+    pub min_group_size: u64,
+    /// Noise the responder adds, if any.
+    pub noise: Option<NoiseTerms>,
+}
+
+/// The public parameters of the noise in a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoiseTerms {
+    /// Epsilon, in millionths.
+    pub epsilon_micros: u64,
+    /// Delta (the tail of the padding), in billionths.
+    pub delta_nanos: u64,
+    /// The fixed offset the requester subtracts from its count.
+    pub offset: u64,
 }
 
 /// The protocols a job can run.
@@ -140,21 +179,28 @@ mod tests {
 
     #[test]
     fn envelope_bytes_are_pinned() {
-        assert_eq!(encode(&PeerMessage::JobAccepted), vec![1, 1]);
         assert_eq!(encode(&PeerMessage::JobFinished), vec![1, 4]);
-        let request = PeerMessage::JobRequest(JobRequest {
-            job_id: JobId([0xaa; 16]),
-            protocol: ProtocolRequest::EcdhPsi(Mode::Cardinality),
-            dataset: "d".into(),
-            requester_dataset: "e".into(),
-        });
-        let mut expected = vec![1, 0];
-        expected.extend([0xaa; 16]);
-        expected.extend([0, 1, 1, b'd', 1, b'e']);
-        assert_eq!(encode(&request), expected);
-        assert_eq!(decode(&expected), Ok(request));
+        let refused = PeerMessage::JobRefused {
+            reason: "no".into(),
+        };
+        assert_eq!(encode(&refused), vec![1, 2, 2, b'n', b'o']);
         let psi = PeerMessage::Psi(PsiMessage::RequesterHello { set_size: 300 });
         assert_eq!(encode(&psi), vec![1, 3, 0, 0xac, 0x02]);
+        let accepted = PeerMessage::JobAccepted(JobAcceptance {
+            responder_grant: "g".into(),
+            responder_signature: vec![9],
+            terms: ReleaseTerms {
+                min_group_size: 10,
+                noise: Some(NoiseTerms {
+                    epsilon_micros: 1,
+                    delta_nanos: 2,
+                    offset: 3,
+                }),
+            },
+        });
+        let bytes = vec![1, 1, 1, b'g', 1, 9, 10, 1, 1, 2, 3];
+        assert_eq!(encode(&accepted), bytes);
+        assert_eq!(decode(&bytes), Ok(accepted));
     }
 
     #[test]

@@ -157,6 +157,27 @@ fn normalise(ids: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
+/// `unseen run psi` from `dir` to peer `bob`'s dataset `clients`, with extra flags.
+fn run_psi(dir: &Path, purpose: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["run", "psi", "--peer", "bob", "--dataset", "customers"];
+    args.extend(["--peer-dataset", "clients", "--purpose", purpose]);
+    args.extend(extra);
+    unseen(dir, &args)
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 #[test]
 fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -164,38 +185,31 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
     let bob = init(root.path(), "bob");
     let alice_ids = ids(0..400, true);
     let bob_ids = ids(250..900, false);
-    write_csv(&root.path().join("alice.csv"), &alice_ids);
-    write_csv(&root.path().join("bob.csv"), &bob_ids);
+    let alice_csv = root.path().join("alice.csv");
+    let bob_csv = root.path().join("bob.csv");
+    write_csv(&alice_csv, &alice_ids);
+    write_csv(&bob_csv, &bob_ids);
     let expected: BTreeSet<String> = normalise(&alice_ids)
         .intersection(&normalise(&bob_ids))
         .cloned()
         .collect();
     assert_eq!(expected.len(), 151, "150 shared customers plus Zoé");
 
-    let alice_csv = root.path().join("alice.csv");
-    let bob_csv = root.path().join("bob.csv");
-    ok(
-        &alice,
-        &[
-            "dataset",
-            "add",
-            "customers",
-            alice_csv.to_str().expect("path"),
-            "--id-column",
-            "customer id",
-        ],
-    );
-    ok(
-        &bob,
-        &[
-            "dataset",
-            "add",
-            "clients",
-            bob_csv.to_str().expect("path"),
-            "--id-column",
-            "customer id",
-        ],
-    );
+    let id_col = [
+        "--id-column",
+        "customer id",
+        "--grade",
+        "general",
+        "--personal",
+    ];
+    let mut add = vec!["dataset", "add", "customers", path(&alice_csv)];
+    add.extend(id_col);
+    add.extend(["--consent", "CRM-2026-07"]);
+    ok(&alice, &add);
+    let mut add = vec!["dataset", "add", "clients", path(&bob_csv)];
+    add.extend(id_col);
+    add.extend(["--anonymised", "pseudonymous ids only"]);
+    ok(&bob, &add);
 
     let alice_node = Served::start(&alice);
     let bob_node = Served::start(&bob);
@@ -224,44 +238,32 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
             &alice_fp,
         ],
     );
+    let purpose = "loyalty overlap study";
+    let grant = [
+        "--protocols",
+        "psi,psi-ca",
+        "--purpose",
+        purpose,
+        "--expires",
+        "30d",
+    ];
+    let mut add = vec!["grant", "add", "--peer", "bob", "--dataset", "customers"];
+    add.extend(grant);
+    ok(&alice, &add);
+    let mut add = vec!["grant", "add", "--peer", "alice", "--dataset", "clients"];
+    add.extend(grant);
+    add.extend(["--max-jobs", "3"]);
+    let bob_grant = ok(&bob, &add);
+    assert!(bob_grant.trim().starts_with("g-"), "{bob_grant}");
 
-    let report = json(&ok(
-        &alice,
-        &[
-            "run",
-            "psi",
-            "--peer",
-            "bob",
-            "--dataset",
-            "customers",
-            "--peer-dataset",
-            "clients",
-            "--cardinality-only",
-            "--json",
-        ],
-    ));
+    let report = stdout_json(&run_psi(&alice, purpose, &["--cardinality-only", "--json"]));
     assert_eq!(report["intersection_size"], expected.len() as u64);
     assert_eq!(report["own_set_size"], normalise(&alice_ids).len() as u64);
     assert_eq!(report["peer_set_size"], normalise(&bob_ids).len() as u64);
     assert_eq!(report["own_empty_id_rows"], 1);
 
     let out = root.path().join("matches.csv");
-    let report = json(&ok(
-        &alice,
-        &[
-            "run",
-            "psi",
-            "--peer",
-            "bob",
-            "--dataset",
-            "customers",
-            "--peer-dataset",
-            "clients",
-            "--out",
-            out.to_str().expect("path"),
-            "--json",
-        ],
-    ));
+    let report = stdout_json(&run_psi(&alice, purpose, &["--out", path(&out), "--json"]));
     assert_eq!(report["intersection_size"], expected.len() as u64);
     let mut reader = csv::Reader::from_path(&out).expect("output csv");
     let rows: Vec<String> = reader
@@ -292,53 +294,64 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
     // A dataset whose file changed since registration is refused until it is
     // registered again, and the refusal is recorded.
     std::fs::write(&alice_csv, "region,customer id,score\nr0,cust-1,0\n").expect("rewrite");
-    let failed = unseen(
-        &alice,
-        &[
-            "run",
-            "psi",
-            "--peer",
-            "bob",
-            "--dataset",
-            "customers",
-            "--peer-dataset",
-            "clients",
-            "--cardinality-only",
-        ],
-    );
+    let failed = run_psi(&alice, purpose, &["--cardinality-only"]);
     assert!(!failed.status.success());
     let message = String::from_utf8_lossy(&failed.stderr);
     assert!(
         message.contains("changed") && message.contains("dataset add"),
         "{message}"
     );
-    ok(
-        &alice,
-        &[
-            "dataset",
-            "add",
-            "customers",
-            alice_csv.to_str().expect("path"),
-            "--id-column",
-            "customer id",
-        ],
+    let mut add = vec!["dataset", "add", "customers", path(&alice_csv)];
+    add.extend(["--id-column", "customer id", "--grade", "general"]);
+    ok(&alice, &add);
+    // One id is below bob's k = 10: bob refuses before any data moves.
+    let refused = run_psi(&alice, purpose, &["--cardinality-only"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("below the data owner's minimum group size"),
+        "{stderr}"
     );
-    let report = json(&ok(
-        &alice,
-        &[
-            "run",
-            "psi",
-            "--peer",
-            "bob",
-            "--dataset",
-            "customers",
-            "--peer-dataset",
-            "clients",
-            "--cardinality-only",
-            "--json",
-        ],
-    ));
-    assert_eq!(report["intersection_size"], 0, "cust-1 is not bob's");
+
+    write_csv(&alice_csv, &alice_ids);
+    ok(&alice, &add);
+    let report = stdout_json(&run_psi(&alice, purpose, &["--cardinality-only", "--json"]));
+    assert_eq!(report["intersection_size"], expected.len() as u64);
+
+    // Bob's grant allowed three jobs; the fourth is refused, and says why.
+    let quota = ok(&bob, &["quota"]);
+    assert!(quota.contains("3 of 3 (0 left)"), "{quota}");
+    let refused = run_psi(&alice, purpose, &["--cardinality-only"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("quota is exhausted"));
+
+    // Both audit logs verify, in place and as exports checked with the
+    // certificate alone; an edited export does not.
+    let auditor = root.path().join("auditor");
+    for (dir, name) in [(&alice, "alice"), (&bob, "bob")] {
+        let verified = ok(dir, &["audit", "verify"]);
+        assert!(verified.contains("audit log verified"), "{verified}");
+        let export = root.path().join(format!("{name}-audit.jsonl"));
+        ok(dir, &["audit", "export", path(&export)]);
+        let cert = export.with_extension("crt");
+        let check = [
+            "audit",
+            "verify",
+            "--file",
+            path(&export),
+            "--cert",
+            path(&cert),
+        ];
+        let checked = unseen(&auditor, &check);
+        assert!(
+            checked.status.success(),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        let text = std::fs::read_to_string(&export).expect("export");
+        std::fs::write(&export, text.replacen("general", "core", 1)).expect("tamper");
+        let tampered = unseen(&auditor, &check);
+        assert!(!tampered.status.success());
+        assert!(String::from_utf8_lossy(&tampered.stderr).contains("does NOT verify"));
+    }
 
     // A third node that alice never registered is refused in the handshake
     // and alice logs it.
@@ -356,35 +369,28 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
             &alice_fp,
         ],
     );
-    ok(
-        &mallory,
-        &[
-            "dataset",
-            "add",
-            "stolen",
-            bob_csv.to_str().expect("path"),
-            "--id-column",
-            "customer id",
-        ],
-    );
-    let refused = unseen(
-        &mallory,
-        &[
-            "run",
-            "psi",
-            "--peer",
-            "alice",
-            "--dataset",
-            "stolen",
-            "--peer-dataset",
-            "customers",
-        ],
-    );
+    let before = ok(&alice, &["jobs", "--json"]).lines().count();
+    let mut add = vec!["dataset", "add", "stolen", path(&bob_csv)];
+    add.extend(["--id-column", "customer id", "--grade", "general"]);
+    ok(&mallory, &add);
+    let mut add = vec!["grant", "add", "--peer", "alice", "--dataset", "stolen"];
+    add.extend([
+        "--protocols",
+        "psi",
+        "--purpose",
+        purpose,
+        "--expires",
+        "1d",
+    ]);
+    ok(&mallory, &add);
+    let mut args = vec!["run", "psi", "--peer", "alice", "--dataset", "stolen"];
+    args.extend(["--peer-dataset", "customers", "--purpose", purpose]);
+    let refused = unseen(&mallory, &args);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("has not registered this node"), "{stderr}");
-    let alice_jobs = ok(&alice, &["jobs", "--json"]).lines().count();
-    assert_eq!(alice_jobs, 4, "no job from mallory reached alice's log");
+    let after = ok(&alice, &["jobs", "--json"]).lines().count();
+    assert_eq!(after, before, "no job from mallory reached alice's log");
     assert!(
         alice_node.wait_for_log("not a registered peer"),
         "alice logs the refused handshake"
@@ -418,9 +424,45 @@ fn cli_errors_name_the_input_and_the_fix() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("64 hex digits"));
     let out = unseen(
         &node,
-        &["dataset", "add", "d", "/no/such.csv", "--id-column", "id"],
+        &[
+            "dataset",
+            "add",
+            "d",
+            "/no/such.csv",
+            "--id-column",
+            "id",
+            "--grade",
+            "general",
+        ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.csv"));
+    let out = unseen(
+        &node,
+        &[
+            "dataset",
+            "add",
+            "d",
+            "x.csv",
+            "--id-column",
+            "id",
+            "--grade",
+            "secret",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("general, important or core"));
+    let mut args = vec![
+        "grant",
+        "add",
+        "--peer",
+        "p",
+        "--dataset",
+        "d",
+        "--protocols",
+        "psi",
+    ];
+    args.extend(["--purpose", "x", "--expires", "soon"]);
+    let out = unseen(&node, &args);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("7d"));
     let out = unseen(
         &node,
         &[
@@ -432,6 +474,8 @@ fn cli_errors_name_the_input_and_the_fix() {
             "d",
             "--peer-dataset",
             "e",
+            "--purpose",
+            "x",
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unseen serve"));

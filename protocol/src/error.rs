@@ -32,6 +32,14 @@ pub enum Error {
         /// The limit the session was started with.
         limit: u64,
     },
+    /// The peer announced a set smaller than this job allows.
+    #[error("peer announced {announced} elements, below this job's minimum of {minimum}")]
+    SetTooSmall {
+        /// Elements the peer announced.
+        announced: u64,
+        /// The minimum the session was started with.
+        minimum: u64,
+    },
     /// The peer sent more elements than it announced, or a chunk that is empty
     /// or over the chunk limit.
     #[error("peer sent a malformed chunk: {0}")]
@@ -78,6 +86,7 @@ impl Error {
             Self::UnexpectedMessage { .. }
             | Self::InvalidPoint { .. }
             | Self::SetTooLarge { .. }
+            | Self::SetTooSmall { .. }
             | Self::BadChunk(_) => ErrorCategory::PeerMisbehaved,
         }
     }
@@ -90,6 +99,7 @@ impl Error {
             Self::InvalidPoint { .. } => 3,
             Self::SetTooLarge { .. } => 4,
             Self::BadChunk(_) => 5,
+            Self::SetTooSmall { .. } => 6,
         }
     }
 }

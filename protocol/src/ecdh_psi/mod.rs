@@ -61,6 +61,11 @@ pub struct Session {
     /// The largest set this party accepts from its peer. Protects memory: an
     /// announcement above it aborts the run before any element is read.
     pub max_peer_set_size: u64,
+    /// The smallest set this party accepts from its peer. A node that agreed
+    /// to a job for a set of a given size holds the peer to it, so a peer
+    /// cannot announce one size to pass a minimum-group-size rule and bring
+    /// fewer.
+    pub min_peer_set_size: u64,
     /// How many elements this party puts in one message, at most
     /// [`MAX_CHUNK_POINTS`].
     pub chunk_points: usize,
@@ -73,6 +78,7 @@ impl Session {
             job_id,
             mode,
             max_peer_set_size,
+            min_peer_set_size: 0,
             chunk_points: MAX_CHUNK_POINTS,
         }
     }
@@ -134,6 +140,12 @@ fn check_announced(announced: u64, session: &Session) -> Result<(), crate::Error
         return Err(crate::Error::SetTooLarge {
             announced,
             limit: session.max_peer_set_size,
+        });
+    }
+    if announced < session.min_peer_set_size {
+        return Err(crate::Error::SetTooSmall {
+            announced,
+            minimum: session.min_peer_set_size,
         });
     }
     Ok(())

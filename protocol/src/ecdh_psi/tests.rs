@@ -24,6 +24,7 @@ fn run_with(
         job_id,
         mode,
         max_peer_set_size: 1 << 20,
+        min_peer_set_size: 0,
         chunk_points,
     };
     let (requester, to_responder) = Requester::start(session.clone(), requester_ids, &mut rng);
@@ -247,6 +248,25 @@ fn oversized_announcement_aborts_before_elements() {
         Error::SetTooLarge {
             announced: 11,
             limit: 10
+        }
+    );
+}
+
+#[test]
+fn announcement_below_the_agreed_size_aborts() {
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let mut session = Session::new(JobId([1; 16]), Mode::Cardinality, 100);
+    session.min_peer_set_size = 50;
+    let ids: IdSet = ["a"].into_iter().collect();
+    let (state, _) = Responder::start(session, &ids, &mut rng);
+    let err = state
+        .handle(Message::RequesterHello { set_size: 3 })
+        .expect_err("below the minimum");
+    assert_eq!(
+        err,
+        Error::SetTooSmall {
+            announced: 3,
+            minimum: 50
         }
     );
 }

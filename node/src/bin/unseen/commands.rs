@@ -3,15 +3,22 @@
 use std::io::Write;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
+use rustls_pki_types::pem::PemObject;
+use unseen_node::audit;
+use unseen_node::clock::{SystemClock, rfc3339};
 use unseen_node::config::{NodeConfig, NodePaths, validate_name};
 use unseen_node::control::{self, ControlRequest, ControlResponse};
 use unseen_node::dataset;
+use unseen_node::grant::{self as grants, Grant, Quota};
 use unseen_node::identity::{Fingerprint, Identity};
+use unseen_node::policy::{DataPolicy, LegalBasis};
 use unseen_node::server::Node;
 use unseen_node::store::Store;
 
-use crate::{Cli, Command, DatasetCommand, PeerCommand, RunCommand};
+use crate::{AuditCommand, Cli, Command, DatasetCommand, GrantCommand, PeerCommand, RunCommand};
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let dir = cli.dir;
@@ -54,12 +61,20 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Serve { node_dir } => serve(node_dir.as_deref().unwrap_or(&dir)),
         Command::Run(command) => run_job(&dir, command),
         Command::Jobs { json } => jobs(&dir, json),
+        Command::Grant(command) => grant(&dir, command),
+        Command::Quota { json } => quota(&dir, json),
+        Command::Audit(command) => audit(&dir, command),
     }
 }
 
 fn open_store(dir: &Path) -> Result<Store> {
     NodeConfig::load(dir)?;
-    Ok(Store::open(&NodePaths::new(dir).database())?)
+    let identity = Arc::new(Identity::load(&NodePaths::new(dir))?);
+    Ok(Store::open(
+        &NodePaths::new(dir).database(),
+        identity,
+        Arc::new(SystemClock),
+    )?)
 }
 
 fn peer(dir: &Path, command: PeerCommand) -> Result<()> {
@@ -98,10 +113,34 @@ fn dataset(dir: &Path, command: DatasetCommand) -> Result<()> {
             name,
             file,
             id_column,
+            grade,
+            personal,
+            consent,
+            anonymised,
+            min_group_size,
         } => {
             validate_name(&name)?;
+            let legal_basis = match (consent, anonymised) {
+                (Some(reference), _) => Some(LegalBasis::Consent(reference)),
+                (None, Some(statement)) => Some(LegalBasis::Anonymised(statement)),
+                (None, None) => None,
+            };
+            if legal_basis.is_some() && !personal {
+                bail!("--consent and --anonymised describe personal data; add --personal");
+            }
+            let policy = DataPolicy {
+                grade,
+                personal,
+                legal_basis,
+                min_group_size,
+            };
             let summary = dataset::scan(&file, &id_column)?;
-            store.put_dataset(&name, &summary)?;
+            store.put_dataset(&name, &summary, &policy)?;
+            if policy.personal && policy.legal_basis.is_none() {
+                eprintln!(
+                    "warning: {name} holds personal information without a legal basis; jobs will refuse it until you register it again with --consent REF or --anonymised STATEMENT"
+                );
+            }
             println!(
                 "registered dataset {name}: {} rows, {} distinct ids, {} rows with an empty id (left out)",
                 summary.row_count, summary.distinct_ids, summary.empty_id_rows
@@ -111,8 +150,12 @@ fn dataset(dir: &Path, command: DatasetCommand) -> Result<()> {
         DatasetCommand::List => {
             for record in store.datasets()? {
                 let s = &record.summary;
+                let grade = record
+                    .policy
+                    .as_ref()
+                    .map_or("ungraded".into(), |p| p.grade.to_string());
                 println!(
-                    "{}\t{}\tid column {}\t{} rows\t{} distinct ids\t{} empty ids",
+                    "{}\t{grade}\t{}\tid column {}\t{} rows\t{} distinct ids\t{} empty ids",
                     record.name,
                     s.path.display(),
                     s.id_column,
@@ -167,9 +210,19 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         dataset,
         peer_dataset,
         cardinality_only,
+        purpose,
+        retry,
         out,
         json,
     } = command;
+    let retry = match retry {
+        Some(text) => Some(unseen_protocol::JobId::parse(&text).with_context(|| {
+            format!(
+                "invalid --retry {text:?}: give the 32-hex-digit job id that `unseen jobs` shows"
+            )
+        })?),
+        None => None,
+    };
     NodeConfig::load(dir)?;
     // The node resolves the path, so make it absolute here, in our directory.
     let out = match out {
@@ -181,6 +234,8 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         dataset,
         peer_dataset,
         cardinality_only,
+        purpose,
+        retry,
         out,
     };
     let socket = NodePaths::new(dir).control_socket();
@@ -194,10 +249,17 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
                     "job {} with {} ({})",
                     report.job_id, report.peer, report.protocol
                 );
-                println!(
-                    "intersection size: {} (your {} distinct ids, the peer's {})",
-                    report.intersection_size, report.own_set_size, report.peer_set_size
-                );
+                match (report.intersection_size, &report.suppressed) {
+                    (Some(size), _) => println!(
+                        "intersection size: {size} (your {} distinct ids, the peer's {})",
+                        report.own_set_size, report.peer_set_size
+                    ),
+                    (None, Some(why)) => println!("no result released: {why}"),
+                    (None, None) => println!("no result released"),
+                }
+                if let Some(noise) = &report.noise {
+                    println!("noise: {noise}");
+                }
                 if report.own_empty_id_rows > 0 {
                     println!(
                         "left out {} rows with an empty id",
@@ -243,6 +305,211 @@ fn jobs(dir: &Path, json: bool) -> Result<()> {
                 job.bytes_received,
                 job.duration_ms.map_or("-".into(), |n| n.to_string()),
                 job.detail.or(job.result).unwrap_or_default(),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn grant(dir: &Path, command: GrantCommand) -> Result<()> {
+    let store = open_store(dir)?;
+    match command {
+        GrantCommand::Add {
+            peer,
+            dataset,
+            protocols,
+            purpose,
+            expires,
+            max_jobs,
+            period,
+            max_rows,
+            max_set_size,
+            epsilon,
+            epsilon_budget,
+            delta,
+        } => {
+            let now = store.now();
+            let expires = grants::parse_expiry(&expires, now).map_err(anyhow::Error::msg)?;
+            let period = grants::parse_duration(&period).map_err(anyhow::Error::msg)?;
+            let micros = |flag: &str, text: Option<String>| -> Result<Option<u64>> {
+                text.map(|t| grants::parse_micros(&t).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+                    .transpose()
+            };
+            let epsilon = micros("epsilon", epsilon)?;
+            if epsilon == Some(0) {
+                bail!("--epsilon must be above 0; leave it out for no noise");
+            }
+            let delta_nanos = match epsilon {
+                Some(_) => {
+                    Some(grants::parse_nanos(&delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?)
+                }
+                None => None,
+            };
+            if purpose.trim().is_empty() {
+                bail!("--purpose must say what the data is used for");
+            }
+            let mut id = [0u8; 6];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+            let grant = Grant {
+                id: format!("g-{}", hex::encode(id)),
+                peer,
+                dataset,
+                protocols,
+                purpose,
+                created_at: rfc3339(now),
+                expires_at: rfc3339(expires),
+                revoked_at: None,
+                quota: Quota {
+                    max_jobs,
+                    period_secs: period.whole_seconds().unsigned_abs(),
+                    max_rows,
+                    max_set_size,
+                    epsilon_per_job_micros: epsilon,
+                    epsilon_budget_micros: micros("epsilon-budget", epsilon_budget)?,
+                    delta_per_job_nanos: delta_nanos,
+                },
+            };
+            store.add_grant(&grant)?;
+            println!("{}", grant.id);
+        }
+        GrantCommand::List { json } => {
+            for (grant, usage) in store.grants()? {
+                if json {
+                    println!("{}", serde_json::json!({ "grant": grant, "usage": usage }));
+                    continue;
+                }
+                let state = if grant.revoked_at.is_some() {
+                    "revoked"
+                } else if grant.check_live(store.now()).is_err() {
+                    "expired"
+                } else {
+                    "live"
+                };
+                let protocols: Vec<String> =
+                    grant.protocols.iter().map(ToString::to_string).collect();
+                println!(
+                    "{}  {state:<7}  peer {}  dataset {}  {}  purpose {:?}  until {}",
+                    grant.id,
+                    grant.peer,
+                    grant.dataset,
+                    protocols.join(","),
+                    grant.purpose,
+                    grant.expires_at
+                );
+            }
+        }
+        GrantCommand::Revoke { id } => {
+            store.revoke_grant(&id)?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn quota(dir: &Path, json: bool) -> Result<()> {
+    let store = open_store(dir)?;
+    for (grant, usage) in store.grants()? {
+        let q = &grant.quota;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "grant": grant.id, "quota": q, "usage": usage })
+            );
+            continue;
+        }
+        let of = |used: u64, limit: Option<u64>| match limit {
+            Some(limit) => format!("{used} of {limit} ({} left)", limit.saturating_sub(used)),
+            None => format!("{used} (no limit)"),
+        };
+        println!(
+            "{}  peer {}  dataset {}",
+            grant.id, grant.peer, grant.dataset
+        );
+        println!(
+            "  jobs:     {} in the last {} s; {} in all",
+            of(usage.jobs_in_period, q.max_jobs),
+            q.period_secs,
+            usage.jobs_total
+        );
+        println!("  rows:     {}", of(usage.rows, q.max_rows));
+        if let Some(max) = q.max_set_size {
+            println!("  set size: at most {max} per job");
+        }
+        if let Some(epsilon) = q.epsilon_per_job_micros {
+            let budget = q.epsilon_budget_micros.map_or("no budget".into(), |b| {
+                format!(
+                    "of {} ({} left)",
+                    grants::format_micros(b),
+                    grants::format_micros(b.saturating_sub(usage.epsilon_micros))
+                )
+            });
+            println!(
+                "  epsilon:  {} spent {budget}; {} per release",
+                grants::format_micros(usage.epsilon_micros),
+                grants::format_micros(epsilon)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn audit(dir: &Path, command: AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Verify { file, cert, head } => {
+            let (entries, cert) = match (file, cert) {
+                (Some(file), Some(cert_path)) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let entries: Vec<_> = text
+                        .lines()
+                        .enumerate()
+                        .map(|(i, line)| audit::parse_line(line, i as u64 + 1))
+                        .collect();
+                    let cert = rustls_pki_types::CertificateDer::from_pem_file(&cert_path)
+                        .map_err(|e| {
+                            anyhow::anyhow!("{}: not a PEM certificate: {e}", cert_path.display())
+                        })?;
+                    (entries, cert)
+                }
+                _ => {
+                    let store = open_store(dir)?;
+                    let identity = Identity::load(&NodePaths::new(dir))?;
+                    (store.audit_entries()?, identity.cert().clone())
+                }
+            };
+            let verified = audit::verify(entries, &cert, head.as_deref())
+                .context("the audit log does NOT verify")?;
+            println!(
+                "audit log verified: {} entries, {} job manifests signed by both nodes, head {}",
+                verified.entries, verified.manifests, verified.head
+            );
+        }
+        AuditCommand::Export { file } => {
+            let store = open_store(dir)?;
+            let mut lines = String::new();
+            let entries = store.audit_entries()?;
+            for entry in &entries {
+                let entry = entry
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("cannot export: {e}"))?;
+                lines.push_str(&serde_json::to_string(entry)?);
+                lines.push('\n');
+            }
+            unseen_node::fsutil::write_atomically(&file, lines.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            let cert_file = file.with_extension("crt");
+            std::fs::copy(NodePaths::new(dir).cert(), &cert_file)
+                .with_context(|| format!("cannot write {}", cert_file.display()))?;
+            println!(
+                "wrote {} entries to {} and the node's certificate to {}",
+                entries.len(),
+                file.display(),
+                cert_file.display()
+            );
+            println!(
+                "verify with: unseen audit verify --file {} --cert {}",
+                file.display(),
+                cert_file.display()
             );
         }
     }

@@ -58,6 +58,18 @@ enum Command {
     /// Ask the serving node to run a job.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Grant a peer the use of a dataset.
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// Show each grant's quotas: used and remaining.
+    Quota {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify or export the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// List the jobs this node took part in.
     Jobs {
         /// Print JSON lines.
@@ -99,6 +111,23 @@ enum DatasetCommand {
         /// The column holding the ids to match on.
         #[arg(long)]
         id_column: String,
+        /// The data's grade: general, important (aggregate protocols only) or
+        /// core (never used).
+        #[arg(long)]
+        grade: unseen_node::policy::Grade,
+        /// The data holds personal information (then --consent or
+        /// --anonymised is required before any job may use it).
+        #[arg(long)]
+        personal: bool,
+        /// Reference of the data subjects' consent record.
+        #[arg(long, conflicts_with = "anonymised")]
+        consent: Option<String>,
+        /// Statement of how the data was anonymised.
+        #[arg(long)]
+        anonymised: Option<String>,
+        /// Results over fewer of this dataset's records are suppressed.
+        #[arg(long, default_value_t = unseen_node::policy::DEFAULT_MIN_GROUP_SIZE)]
+        min_group_size: u64,
     },
     /// List registered datasets.
     List,
@@ -120,12 +149,94 @@ enum RunCommand {
         /// Learn only the size of the intersection.
         #[arg(long)]
         cardinality_only: bool,
+        /// The purpose, as the grants on both nodes name it.
+        #[arg(long)]
+        purpose: String,
+        /// Retry a failed job under its id; its quota is not charged again.
+        #[arg(long, value_name = "JOB_ID")]
+        retry: Option<String>,
         /// Write the result here (your matching rows, or the size).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the job report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
+enum GrantCommand {
+    /// Let a peer use a dataset for some protocols and one purpose, until a time.
+    Add {
+        /// The peer.
+        #[arg(long)]
+        peer: String,
+        /// The dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Comma-separated: psi, psi-ca.
+        #[arg(long, value_delimiter = ',', required = true)]
+        protocols: Vec<unseen_node::grant::GrantedProtocol>,
+        /// The purpose jobs must state.
+        #[arg(long)]
+        purpose: String,
+        /// When the grant ends: a duration (30d) or an RFC 3339 time.
+        #[arg(long)]
+        expires: String,
+        /// Jobs allowed per period.
+        #[arg(long)]
+        max_jobs: Option<u64>,
+        /// The period for --max-jobs (e.g. 1d, 7d).
+        #[arg(long, default_value = "1d")]
+        period: String,
+        /// Total distinct ids of this dataset that jobs may touch.
+        #[arg(long)]
+        max_rows: Option<u64>,
+        /// The largest set the peer may bring to one job.
+        #[arg(long)]
+        max_set_size: Option<u64>,
+        /// Add differential-privacy noise to each aggregate release, with this epsilon.
+        #[arg(long)]
+        epsilon: Option<String>,
+        /// Total epsilon the grant may spend.
+        #[arg(long, requires = "epsilon")]
+        epsilon_budget: Option<String>,
+        /// Delta per release (the tail probability of the noise padding).
+        #[arg(long, requires = "epsilon", default_value = "0.000000001")]
+        delta: String,
+    },
+    /// List grants.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant; jobs not yet started under it are refused.
+    Revoke {
+        /// The grant id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and every signature.
+    Verify {
+        /// Verify an exported file instead of this node's database.
+        #[arg(long, requires = "cert")]
+        file: Option<PathBuf>,
+        /// The certificate of the node that wrote the file.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// A head (entry hash) recorded earlier that the log must still contain.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Write the log as JSON Lines, with the node's certificate beside it.
+    Export {
+        /// The output file.
+        file: PathBuf,
     },
 }
 

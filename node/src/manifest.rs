@@ -1,0 +1,94 @@
+//! A job's manifest: who asks whom to compute what, on which data, for what
+//! purpose, and who receives the result. The requesting node signs it; the
+//! accepting node countersigns it with the grant it accepted under. Both
+//! signatures are stored on both sides, so who provided and who used data is
+//! provable later with the two certificates alone.
+
+use rustls_pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::identity::{BadSignature, Identity, verify_signature};
+use crate::wire::ProtocolRequest;
+
+const REQUEST_CONTEXT: &[u8] = b"unseen/manifest/request/v1";
+const ACCEPT_CONTEXT: &[u8] = b"unseen/manifest/accept/v1";
+
+/// A node taking part in a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    /// The name the node gives itself.
+    pub name: String,
+    /// Its certificate fingerprint, hex.
+    pub fingerprint: String,
+}
+
+/// What a job is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobManifest {
+    /// The job id (32 hex digits).
+    pub job_id: String,
+    /// The node that asks, and uses the result.
+    pub requester: Party,
+    /// The node that answers, and provides data.
+    pub responder: Party,
+    /// The protocol and mode.
+    pub protocol: ProtocolRequest,
+    /// The requester's dataset.
+    pub requester_dataset: String,
+    /// The responder's dataset.
+    pub responder_dataset: String,
+    /// The purpose, as the grants must name it.
+    pub purpose: String,
+    /// Fingerprints of the nodes that receive the result.
+    pub result_recipients: Vec<String>,
+    /// The requester's grant for its own dataset.
+    pub requester_grant: String,
+}
+
+impl JobManifest {
+    /// SHA-256 of the manifest's canonical (postcard) encoding.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(postcard::to_allocvec(self).unwrap_or_default()).into()
+    }
+
+    /// The requester's signature.
+    pub fn sign_request(&self, requester: &Identity) -> Vec<u8> {
+        requester.sign(REQUEST_CONTEXT, &self.digest())
+    }
+
+    /// The responder's countersignature, binding the grant it accepted under.
+    pub fn sign_acceptance(&self, responder: &Identity, responder_grant: &str) -> Vec<u8> {
+        responder.sign(ACCEPT_CONTEXT, &self.acceptance(responder_grant))
+    }
+
+    fn acceptance(&self, responder_grant: &str) -> Vec<u8> {
+        let mut message = self.digest().to_vec();
+        message.extend_from_slice(responder_grant.as_bytes());
+        message
+    }
+
+    /// Checks the requester's signature with its certificate.
+    pub fn verify_request(
+        &self,
+        requester_cert: &CertificateDer<'_>,
+        signature: &[u8],
+    ) -> Result<(), BadSignature> {
+        verify_signature(requester_cert, REQUEST_CONTEXT, &self.digest(), signature)
+    }
+
+    /// Checks the responder's countersignature with its certificate.
+    pub fn verify_acceptance(
+        &self,
+        responder_cert: &CertificateDer<'_>,
+        responder_grant: &str,
+        signature: &[u8],
+    ) -> Result<(), BadSignature> {
+        verify_signature(
+            responder_cert,
+            ACCEPT_CONTEXT,
+            &self.acceptance(responder_grant),
+            signature,
+        )
+    }
+}
