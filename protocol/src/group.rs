@@ -78,10 +78,23 @@ impl BlindingKey {
             .collect()
     }
 
+    /// `key·G`: a commitment to the key that reveals nothing of it (DDH),
+    /// and lets the peer make elements that match after blinding.
+    pub fn commitment(&self) -> EncodedPoint {
+        RistrettoPoint::mul_base(&self.key).compress().to_bytes()
+    }
+
     /// Raises one point to this key.
     pub fn blind(&self, point: &RistrettoPoint) -> RistrettoPoint {
         self.key * point
     }
+}
+
+/// A uniformly random group element, indistinguishable from a blinded id.
+pub fn random_point<R: CryptoRng + RngCore>(rng: &mut R) -> RistrettoPoint {
+    let mut bytes = [0u8; 64];
+    rng.fill_bytes(&mut bytes);
+    RistrettoPoint::from_uniform_bytes(&bytes)
 }
 
 impl std::fmt::Debug for BlindingKey {

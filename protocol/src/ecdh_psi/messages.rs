@@ -13,6 +13,8 @@ pub enum Message {
     RequesterHello {
         /// The requester's number of distinct ids.
         set_size: u64,
+        /// `a·G`, sent only when the responder pads the count with noise.
+        key_commitment: Option<EncodedPoint>,
     },
     /// Responder to requester: how many elements follow.
     ResponderHello {
@@ -52,7 +54,7 @@ impl Message {
     /// The largest encoded size of any message, in bytes: a full chunk of
     /// points plus the enum tag and length prefix. Framing layers use it to
     /// bound what they accept before decoding.
-    pub const MAX_ENCODED_LEN: usize = MAX_CHUNK_POINTS * 32 + 16;
+    pub const MAX_ENCODED_LEN: usize = MAX_CHUNK_POINTS * 32 + 48;
 
     /// Encodes the message with postcard.
     pub fn encode(&self) -> Vec<u8> {
@@ -83,7 +85,7 @@ impl Message {
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::RequesterHello { set_size } | Self::ResponderHello { set_size } => {
+            Self::RequesterHello { set_size, .. } | Self::ResponderHello { set_size } => {
                 write!(f, "{} {{ set_size: {set_size} }}", self.kind())
             }
             _ => write!(f, "{}({} elements)", self.kind(), self.element_count()),

@@ -69,6 +69,50 @@ pub struct Session {
     /// How many elements this party puts in one message, at most
     /// [`MAX_CHUNK_POINTS`].
     pub chunk_points: usize,
+    /// Differential-privacy padding of the count, in cardinality mode only.
+    pub padding: Padding,
+}
+
+/// Noise added to a cardinality by padding both of the responder's lists.
+///
+/// The responder adds `total` dummy elements to its blinded set and `total`
+/// to the double-blinded elements it returns. `matching` of them are built to
+/// match each other, so the requester's count grows by exactly `matching`;
+/// the rest are random elements that match nothing. `total` is public, so the
+/// list lengths say nothing about `matching`, which the node draws as
+/// `offset + noise` (clamped to `0..=total`); the requester subtracts the
+/// public `offset`. A matching dummy is `r·G` in the responder's list and
+/// `r·A` among the double-blinded ones, where `A = a·G` is the requester's
+/// commitment to its key, sent only when padding is agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// No padding: the count is exact.
+    #[default]
+    None,
+    /// The requester's view: subtract `offset`; expect `total` extra elements.
+    Requester {
+        /// Subtracted from the count.
+        offset: u64,
+        /// Dummies in each of the responder's lists.
+        total: u64,
+    },
+    /// The responder's view: add `total` dummies, `matching` of them matching.
+    Responder {
+        /// Dummies that match (the noisy part).
+        matching: u64,
+        /// Dummies in each list.
+        total: u64,
+    },
+}
+
+impl Padding {
+    /// Dummy elements in each of the responder's lists.
+    pub fn total(&self) -> u64 {
+        match self {
+            Self::None => 0,
+            Self::Requester { total, .. } | Self::Responder { total, .. } => *total,
+        }
+    }
 }
 
 impl Session {
@@ -80,6 +124,7 @@ impl Session {
             max_peer_set_size,
             min_peer_set_size: 0,
             chunk_points: MAX_CHUNK_POINTS,
+            padding: Padding::None,
         }
     }
 
@@ -94,6 +139,14 @@ impl Session {
 
     fn chunk_points(&self) -> usize {
         self.chunk_points.clamp(1, MAX_CHUNK_POINTS)
+    }
+
+    /// Padding applies to cardinalities only: membership answers are per id.
+    fn padding(&self) -> Padding {
+        match self.mode {
+            Mode::Cardinality => self.padding,
+            Mode::Membership => Padding::None,
+        }
     }
 }
 

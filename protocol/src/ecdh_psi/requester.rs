@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use rand_core::{CryptoRng, RngCore};
 
 use super::messages::chunked;
-use super::{ElementCounter, Message, Mode, Session, check_announced};
+use super::{ElementCounter, Message, Mode, Padding, Session, check_announced};
 use crate::group::{BlindingKey, EncodedPoint, decode_point, hash_to_group};
 use crate::{Error, IdSet, Progress, Step};
 
@@ -61,8 +61,13 @@ impl Requester {
             .map(|id| hash_to_group(&tag, id))
             .collect();
         let blinded = key.blind_batch(&hashed);
+        let key_commitment = match session.padding() {
+            Padding::None => None,
+            _ => Some(key.commitment()),
+        };
         let mut send = vec![Message::RequesterHello {
             set_size: ids.len() as u64,
+            key_commitment,
         }];
         send.extend(chunked(
             blinded,
@@ -192,7 +197,8 @@ impl ExpectResponderBlinded {
     }
 
     fn finish_peer_elements(self) -> RequesterStep {
-        let own_size = self.order.len() as u64;
+        // With padding the responder returns `total` dummies beside ours.
+        let own_size = self.order.len() as u64 + self.session.padding().total();
         let next = ExpectDoubleBlinded {
             session: self.session,
             order: self.order,
@@ -231,8 +237,10 @@ impl ExpectDoubleBlinded {
             if self.peer_elements.contains(bytes) {
                 self.matched += 1;
                 if self.session.mode == Mode::Membership {
-                    // `index` < own set size, checked by the counter.
-                    self.members.push(self.order[index as usize]);
+                    // Without padding `index` < own set size (the counter checks).
+                    if let Some(&member) = self.order.get(index as usize) {
+                        self.members.push(member);
+                    }
                 }
             }
         }
@@ -251,7 +259,14 @@ impl ExpectDoubleBlinded {
                 self.members.sort_unstable();
                 PsiResult::Members(std::mem::take(&mut self.members))
             }
-            Mode::Cardinality => PsiResult::Cardinality(self.matched),
+            // The noisy count can fall below zero; releasing 0 then is
+            // post-processing and costs no privacy.
+            Mode::Cardinality => match self.session.padding() {
+                Padding::Requester { offset, .. } => {
+                    PsiResult::Cardinality(self.matched.saturating_sub(offset))
+                }
+                _ => PsiResult::Cardinality(self.matched),
+            },
         };
         PsiOutput {
             peer_set_size: self.peer_set_size,

@@ -2,8 +2,12 @@ use rand::seq::SliceRandom;
 use rand_core::{CryptoRng, RngCore};
 
 use super::messages::chunked;
-use super::{ElementCounter, Message, Mode, Session, check_announced};
-use crate::group::{BlindingKey, EncodedPoint, decode_point, hash_to_group};
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use zeroize::Zeroize;
+
+use super::{ElementCounter, Message, Mode, Padding, Session, check_announced};
+use crate::group::{BlindingKey, EncodedPoint, decode_point, hash_to_group, random_point};
 use crate::{Error, IdSet, Progress, Step};
 
 /// What the responder learns: only the size of the requester's set.
@@ -27,18 +31,27 @@ impl Responder {
     ) -> (ExpectRequesterHello, Vec<Message>) {
         let key = BlindingKey::random(rng);
         let tag = session.tag();
-        let mut hashed: Vec<_> = ids.iter().map(|id| hash_to_group(&tag, id)).collect();
-        hashed.shuffle(rng);
-        let blinded = key.blind_batch(&hashed);
+        let hashed: Vec<_> = ids.iter().map(|id| hash_to_group(&tag, id)).collect();
+        let mut blinded = key.blind_batch(&hashed);
+        let dummies = Dummies::new(session.padding(), rng);
+        blinded.extend(dummies.own_list_elements(rng));
+        blinded.shuffle(rng);
         let mut send = vec![Message::ResponderHello {
-            set_size: ids.len() as u64,
+            set_size: blinded.len() as u64,
         }];
         send.extend(chunked(
             blinded,
             session.chunk_points(),
             Message::ResponderBlinded,
         ));
-        (ExpectRequesterHello { session, key }, send)
+        (
+            ExpectRequesterHello {
+                session,
+                key,
+                dummies,
+            },
+            send,
+        )
     }
 }
 
@@ -46,6 +59,65 @@ impl Responder {
 pub struct ExpectRequesterHello {
     session: Session,
     key: BlindingKey,
+    dummies: Dummies,
+}
+
+/// The responder's padding: secret exponents of the matching dummies, and how
+/// many unmatched ones to add.
+struct Dummies {
+    matching: Vec<Scalar>,
+    unmatched: u64,
+}
+
+impl Dummies {
+    fn new<R: CryptoRng + RngCore>(padding: Padding, rng: &mut R) -> Self {
+        let (matching, total) = match padding {
+            Padding::Responder { matching, total } => (matching.min(total), total),
+            _ => (0, 0),
+        };
+        Self {
+            matching: (0..matching).map(|_| Scalar::random(rng)).collect(),
+            unmatched: total - matching,
+        }
+    }
+
+    /// For our blinded list: `r·G` per matching dummy, and random elements.
+    fn own_list_elements<R: CryptoRng + RngCore>(&self, rng: &mut R) -> Vec<EncodedPoint> {
+        let mut elements: Vec<EncodedPoint> = self
+            .matching
+            .iter()
+            .map(|r| RistrettoPoint::mul_base(r).compress().to_bytes())
+            .collect();
+        elements.extend((0..self.unmatched).map(|_| random_point(rng).compress().to_bytes()));
+        elements
+    }
+
+    /// For the double-blinded list: `r·A` per matching dummy, where `A` is
+    /// the requester's key commitment, so that `(r·G)^a` finds it; and
+    /// random elements that match nothing.
+    fn returned_elements<R: CryptoRng + RngCore>(
+        &self,
+        commitment: &RistrettoPoint,
+        rng: &mut R,
+    ) -> Vec<EncodedPoint> {
+        let mut elements: Vec<EncodedPoint> = self
+            .matching
+            .iter()
+            .map(|r| (r * commitment).compress().to_bytes())
+            .collect();
+        elements.extend((0..self.unmatched).map(|_| random_point(rng).compress().to_bytes()));
+        elements
+    }
+
+    fn total(&self) -> u64 {
+        self.matching.len() as u64 + self.unmatched
+    }
+}
+
+impl Drop for Dummies {
+    fn drop(&mut self) {
+        self.matching.zeroize();
+    }
 }
 
 /// Waiting for the requester's blinded elements `H(x)^a`.
@@ -79,7 +151,7 @@ impl ResponderState {
         rng: &mut R,
     ) -> Result<ResponderStep, Error> {
         match self {
-            Self::ExpectRequesterHello(s) => s.handle(message),
+            Self::ExpectRequesterHello(s) => s.handle(message, rng),
             Self::ExpectRequesterBlinded(s) => s.handle(message, rng),
         }
     }
@@ -92,27 +164,44 @@ impl From<ExpectRequesterHello> for ResponderState {
 }
 
 impl ExpectRequesterHello {
-    /// Accepts the requester's hello.
-    pub fn handle(self, message: Message) -> Result<ResponderStep, Error> {
-        let Message::RequesterHello { set_size } = message else {
+    /// Accepts the requester's hello. `rng` draws the unmatched dummies.
+    pub fn handle<R: CryptoRng + RngCore>(
+        self,
+        message: Message,
+        rng: &mut R,
+    ) -> Result<ResponderStep, Error> {
+        let Message::RequesterHello {
+            set_size,
+            key_commitment,
+        } = message
+        else {
             return Err(Error::UnexpectedMessage {
                 expected: "RequesterHello",
                 received: message.kind(),
             });
         };
         check_announced(set_size, &self.session)?;
-        if set_size == 0 {
-            return Ok(Step {
-                next: Progress::Done(ResponderOutput { peer_set_size: 0 }),
-                send: Vec::new(),
-            });
-        }
+        // With padding, the dummies join the double-blinded elements, which
+        // are held back and shuffled together at the end.
+        let held_back = if self.dummies.total() > 0 {
+            let commitment = key_commitment.ok_or(Error::UnexpectedMessage {
+                expected: "RequesterHello with a key commitment",
+                received: "RequesterHello without one",
+            })?;
+            let commitment = decode_point(&commitment, 0)?;
+            self.dummies.returned_elements(&commitment, rng)
+        } else {
+            Vec::new()
+        };
         let next = ExpectRequesterBlinded {
             session: self.session,
             key: self.key,
             counter: ElementCounter::new(set_size),
-            held_back: Vec::new(),
+            held_back,
         };
+        if set_size == 0 {
+            return Ok(next.finish(Vec::new(), rng));
+        }
         Ok(Step {
             next: Progress::Continue(ResponderState::ExpectRequesterBlinded(next)),
             send: Vec::new(),
@@ -152,20 +241,28 @@ impl ExpectRequesterBlinded {
                 send,
             });
         }
-        let peer_set_size = self.counter.announced;
-        if self.session.mode == Mode::Cardinality {
-            let mut held_back = std::mem::take(&mut self.held_back);
-            held_back.shuffle(rng);
-            send.extend(chunked(
-                held_back,
-                self.session.chunk_points(),
-                Message::DoubleBlinded,
-            ));
-        }
-        Ok(Step {
-            next: Progress::Done(ResponderOutput { peer_set_size }),
+        Ok(self.finish(send, rng))
+    }
+
+    /// Sends what was held back, shuffled, and ends.
+    fn finish<R: CryptoRng + RngCore>(
+        mut self,
+        mut send: Vec<Message>,
+        rng: &mut R,
+    ) -> ResponderStep {
+        let mut held_back = std::mem::take(&mut self.held_back);
+        held_back.shuffle(rng);
+        send.extend(chunked(
+            held_back,
+            self.session.chunk_points(),
+            Message::DoubleBlinded,
+        ));
+        Step {
+            next: Progress::Done(ResponderOutput {
+                peer_set_size: self.counter.announced,
+            }),
             send,
-        })
+        }
     }
 }
 

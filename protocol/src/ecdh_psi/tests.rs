@@ -10,12 +10,39 @@ use super::*;
 use crate::{Error, IdSet, InvalidPointReason, JobId, Progress};
 
 /// Runs a whole protocol, passing every message through `tamper` on its way.
+fn hello(set_size: u64) -> Message {
+    Message::RequesterHello {
+        set_size,
+        key_commitment: None,
+    }
+}
+
 fn run_with(
     mode: Mode,
     requester_ids: &IdSet,
     responder_ids: &IdSet,
     chunk_points: usize,
     seed: u64,
+    tamper: impl FnMut(&mut Message),
+) -> Result<(PsiOutput, ResponderOutput), Error> {
+    run_padded(
+        mode,
+        requester_ids,
+        responder_ids,
+        chunk_points,
+        seed,
+        (Padding::None, Padding::None),
+        tamper,
+    )
+}
+
+fn run_padded(
+    mode: Mode,
+    requester_ids: &IdSet,
+    responder_ids: &IdSet,
+    chunk_points: usize,
+    seed: u64,
+    (requester_padding, responder_padding): (Padding, Padding),
     mut tamper: impl FnMut(&mut Message),
 ) -> Result<(PsiOutput, ResponderOutput), Error> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -26,8 +53,13 @@ fn run_with(
         max_peer_set_size: 1 << 20,
         min_peer_set_size: 0,
         chunk_points,
+        padding: requester_padding,
     };
     let (requester, to_responder) = Requester::start(session.clone(), requester_ids, &mut rng);
+    let session = Session {
+        padding: responder_padding,
+        ..session
+    };
     let (responder, to_requester) = Responder::start(session, responder_ids, &mut rng);
     let mut to_responder: VecDeque<_> = to_responder.into();
     let mut to_requester: VecDeque<_> = to_requester.into();
@@ -209,7 +241,10 @@ fn wrong_message_names_expected_and_received() {
     let a: IdSet = ["a"].into_iter().collect();
     let err = run_with(Mode::Membership, &a, &a, 4, 3, |m| {
         if let Message::ResponderHello { .. } = m {
-            *m = Message::RequesterHello { set_size: 1 };
+            *m = Message::RequesterHello {
+                set_size: 1,
+                key_commitment: None,
+            };
         }
     })
     .expect_err("must abort");
@@ -226,7 +261,7 @@ fn wrong_message_names_expected_and_received() {
 fn more_elements_than_announced_abort() {
     let a: IdSet = ["a", "b"].into_iter().collect();
     let err = run_with(Mode::Cardinality, &a, &a, 4, 3, |m| {
-        if let Message::RequesterHello { set_size } = m {
+        if let Message::RequesterHello { set_size, .. } = m {
             *set_size = 1;
         }
     })
@@ -241,7 +276,7 @@ fn oversized_announcement_aborts_before_elements() {
     let ids: IdSet = ["a"].into_iter().collect();
     let (state, _) = Responder::start(session, &ids, &mut rng);
     let err = state
-        .handle(Message::RequesterHello { set_size: 11 })
+        .handle(hello(11), &mut rng)
         .expect_err("over limit");
     assert_eq!(
         err,
@@ -260,7 +295,7 @@ fn announcement_below_the_agreed_size_aborts() {
     let ids: IdSet = ["a"].into_iter().collect();
     let (state, _) = Responder::start(session, &ids, &mut rng);
     let err = state
-        .handle(Message::RequesterHello { set_size: 3 })
+        .handle(hello(3), &mut rng)
         .expect_err("below the minimum");
     assert_eq!(
         err,
@@ -278,7 +313,7 @@ fn empty_chunk_aborts() {
     let ids: IdSet = ["a"].into_iter().collect();
     let (state, _) = Responder::start(session, &ids, &mut rng);
     let Progress::Continue(state) = state
-        .handle(Message::RequesterHello { set_size: 2 })
+        .handle(hello(2), &mut rng)
         .expect("hello")
         .next
     else {
@@ -317,8 +352,8 @@ fn state_debug_output_is_redacted() {
 #[test]
 fn wire_bytes_are_pinned() {
     assert_eq!(
-        Message::RequesterHello { set_size: 300 }.encode(),
-        vec![0, 0xac, 0x02]
+        hello(300).encode(),
+        vec![0, 0xac, 0x02, 0]
     );
     assert_eq!(Message::ResponderHello { set_size: 0 }.encode(), vec![1, 0]);
     let mut chunk = vec![4, 1];
@@ -352,4 +387,97 @@ fn truncated_and_trailing_bytes_are_rejected() {
 fn full_chunk_fits_the_encoded_limit() {
     let full = Message::RequesterBlinded(vec![[0xee; 32]; MAX_CHUNK_POINTS]);
     assert!(full.encode().len() <= Message::MAX_ENCODED_LEN);
+}
+
+#[test]
+fn padding_adds_exactly_the_matching_dummies_and_hides_their_number() {
+    let a: IdSet = (0..40).map(|i| format!("a{i}")).collect();
+    let b: IdSet = (25..90).map(|i| format!("a{i}")).collect();
+    let truth = plain_intersection(&a, &b).len() as u64;
+    let (offset, total) = (6, 12);
+    let mut lengths = Vec::new();
+    for matching in [0, 3, offset, total] {
+        let (mut responder_list, mut returned) = (0, 0);
+        let (out, resp) = run_padded(
+            Mode::Cardinality,
+            &a,
+            &b,
+            7,
+            matching,
+            (
+                Padding::Requester { offset, total },
+                Padding::Responder { matching, total },
+            ),
+            |m| match m {
+                Message::ResponderBlinded(p) => responder_list += p.len(),
+                Message::DoubleBlinded(p) => returned += p.len(),
+                _ => {}
+            },
+        )
+        .expect("padded run");
+        assert_eq!(
+            out.result,
+            PsiResult::Cardinality((truth + matching).saturating_sub(offset))
+        );
+        assert_eq!(out.peer_set_size, b.len() as u64 + total);
+        assert_eq!(resp.peer_set_size, a.len() as u64);
+        lengths.push((responder_list, returned));
+    }
+    // Whatever the noise, the requester sees lists of the same lengths.
+    assert!(lengths.iter().all(|l| *l == (b.len() + 12, a.len() + 12)), "{lengths:?}");
+}
+
+#[test]
+fn padding_works_with_an_empty_requester_set() {
+    let empty = IdSet::default();
+    let b: IdSet = ["x", "y"].into_iter().collect();
+    let (out, _) = run_padded(
+        Mode::Cardinality,
+        &empty,
+        &b,
+        4,
+        1,
+        (
+            Padding::Requester { offset: 2, total: 4 },
+            Padding::Responder { matching: 3, total: 4 },
+        ),
+        |_| {},
+    )
+    .expect("padded run");
+    assert_eq!(out.result, PsiResult::Cardinality(1));
+}
+
+#[test]
+fn padding_without_a_key_commitment_aborts() {
+    let a: IdSet = ["x"].into_iter().collect();
+    let err = run_padded(
+        Mode::Cardinality,
+        &a,
+        &a,
+        4,
+        1,
+        (Padding::None, Padding::Responder { matching: 1, total: 2 }),
+        |_| {},
+    )
+    .expect_err("no commitment");
+    assert!(matches!(err, Error::UnexpectedMessage { .. }), "{err:?}");
+}
+
+#[test]
+fn membership_mode_ignores_padding() {
+    let a: IdSet = (0..10).map(|i| i.to_string()).collect();
+    let (out, _) = run_padded(
+        Mode::Membership,
+        &a,
+        &a,
+        4,
+        1,
+        (
+            Padding::Requester { offset: 2, total: 4 },
+            Padding::Responder { matching: 3, total: 4 },
+        ),
+        |_| {},
+    )
+    .expect("run");
+    assert_eq!(out.result, PsiResult::Members((0..10).collect()));
 }
