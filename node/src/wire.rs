@@ -184,8 +184,11 @@ mod tests {
             reason: "no".into(),
         };
         assert_eq!(encode(&refused), vec![1, 2, 2, b'n', b'o']);
-        let psi = PeerMessage::Psi(PsiMessage::RequesterHello { set_size: 300 });
-        assert_eq!(encode(&psi), vec![1, 3, 0, 0xac, 0x02]);
+        let psi = PeerMessage::Psi(PsiMessage::RequesterHello {
+            set_size: 300,
+            key_commitment: None,
+        });
+        assert_eq!(encode(&psi), vec![1, 3, 0, 0xac, 0x02, 0]);
         let accepted = PeerMessage::JobAccepted(JobAcceptance {
             responder_grant: "g".into(),
             responder_signature: vec![9],

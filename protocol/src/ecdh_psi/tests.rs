@@ -275,9 +275,7 @@ fn oversized_announcement_aborts_before_elements() {
     let session = Session::new(JobId([1; 16]), Mode::Cardinality, 10);
     let ids: IdSet = ["a"].into_iter().collect();
     let (state, _) = Responder::start(session, &ids, &mut rng);
-    let err = state
-        .handle(hello(11), &mut rng)
-        .expect_err("over limit");
+    let err = state.handle(hello(11), &mut rng).expect_err("over limit");
     assert_eq!(
         err,
         Error::SetTooLarge {
@@ -312,11 +310,7 @@ fn empty_chunk_aborts() {
     let session = Session::new(JobId([1; 16]), Mode::Cardinality, 10);
     let ids: IdSet = ["a"].into_iter().collect();
     let (state, _) = Responder::start(session, &ids, &mut rng);
-    let Progress::Continue(state) = state
-        .handle(hello(2), &mut rng)
-        .expect("hello")
-        .next
-    else {
+    let Progress::Continue(state) = state.handle(hello(2), &mut rng).expect("hello").next else {
         panic!("responder finished early");
     };
     let err = state
@@ -351,10 +345,7 @@ fn state_debug_output_is_redacted() {
 
 #[test]
 fn wire_bytes_are_pinned() {
-    assert_eq!(
-        hello(300).encode(),
-        vec![0, 0xac, 0x02, 0]
-    );
+    assert_eq!(hello(300).encode(), vec![0, 0xac, 0x02, 0]);
     assert_eq!(Message::ResponderHello { set_size: 0 }.encode(), vec![1, 0]);
     let mut chunk = vec![4, 1];
     chunk.extend([7u8; 32]);
@@ -424,7 +415,10 @@ fn padding_adds_exactly_the_matching_dummies_and_hides_their_number() {
         lengths.push((responder_list, returned));
     }
     // Whatever the noise, the requester sees lists of the same lengths.
-    assert!(lengths.iter().all(|l| *l == (b.len() + 12, a.len() + 12)), "{lengths:?}");
+    assert!(
+        lengths.iter().all(|l| *l == (b.len() + 12, a.len() + 12)),
+        "{lengths:?}"
+    );
 }
 
 #[test]
@@ -438,8 +432,14 @@ fn padding_works_with_an_empty_requester_set() {
         4,
         1,
         (
-            Padding::Requester { offset: 2, total: 4 },
-            Padding::Responder { matching: 3, total: 4 },
+            Padding::Requester {
+                offset: 2,
+                total: 4,
+            },
+            Padding::Responder {
+                matching: 3,
+                total: 4,
+            },
         ),
         |_| {},
     )
@@ -456,7 +456,13 @@ fn padding_without_a_key_commitment_aborts() {
         &a,
         4,
         1,
-        (Padding::None, Padding::Responder { matching: 1, total: 2 }),
+        (
+            Padding::None,
+            Padding::Responder {
+                matching: 1,
+                total: 2,
+            },
+        ),
         |_| {},
     )
     .expect_err("no commitment");
@@ -473,8 +479,14 @@ fn membership_mode_ignores_padding() {
         4,
         1,
         (
-            Padding::Requester { offset: 2, total: 4 },
-            Padding::Responder { matching: 3, total: 4 },
+            Padding::Requester {
+                offset: 2,
+                total: 4,
+            },
+            Padding::Responder {
+                matching: 3,
+                total: 4,
+            },
         ),
         |_| {},
     )
