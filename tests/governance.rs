@@ -426,3 +426,80 @@ async fn both_nodes_hold_both_signatures_and_their_logs_verify() {
     }
     support::stop_all(&mut [&mut alice, &mut bob]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut alice, mut bob) = pair(root.path(), &ids(0..400), &ids(200..600));
+    let truth = 200i64;
+    // ε = 0.1 per release (σ ≈ 14), a budget of five releases.
+    let grant = bob.grant("alice", "customers", |g| {
+        g.quota.epsilon_per_job_micros = Some(100_000);
+        g.quota.epsilon_budget_micros = Some(500_000);
+        g.quota.delta_per_job_nanos = Some(1);
+    });
+    let mut released = Vec::new();
+    for _ in 0..5 {
+        let report = run(&alice, Job::psi_ca("bob")).await.expect("noisy job");
+        assert!(
+            report
+                .noise
+                .expect("noise reported")
+                .contains("epsilon 0.1")
+        );
+        released.push(report.intersection_size.expect("released") as i64);
+    }
+    // The padding is clamped to truth ± offset; the offset for ε = 0.1 and a
+    // tail of 5e-10 is ⌈ln(1/(5e-10·(1+e^-0.1)))/0.1⌉ = 208.
+    let offset = 208;
+    assert!(
+        released.iter().all(|r| (r - truth).abs() <= offset),
+        "{released:?}"
+    );
+    let mean = released.iter().sum::<i64>() as f64 / 5.0;
+    let sigma = (2.0 * (-0.1f64).exp()).sqrt() / (1.0 - (-0.1f64).exp());
+    assert!(
+        (mean - truth as f64).abs() <= 5.0 * sigma / 5f64.sqrt(),
+        "{released:?}"
+    );
+    assert!(
+        released.iter().any(|&r| r != released[0]),
+        "independent noise on each release: {released:?}"
+    );
+    let err = run(&alice, Job::psi_ca("bob"))
+        .await
+        .expect_err("budget spent");
+    assert!(err.contains("quota is exhausted"), "{err}");
+    let (_, usage) = bob
+        .store()
+        .grants()
+        .expect("grants")
+        .into_iter()
+        .find(|(g, _)| g.id == grant)
+        .expect("grant");
+    assert_eq!(usage.epsilon_micros, 500_000);
+    // PSI (membership) gets no noise, so this grant's epsilon is not spent on it.
+    let psi = run(&alice, Job::psi("bob")).await.expect("psi");
+    assert_eq!(psi.intersection_size, Some(truth as u64));
+    assert!(psi.noise.is_none());
+    let mechanisms: Vec<String> = bob
+        .store()
+        .audit_entries()
+        .expect("audit")
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| match e.event {
+            AuditEvent::JobFinished { release, .. } => Some(release.mechanism),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mechanisms.len(), 6);
+    assert_eq!(
+        mechanisms
+            .iter()
+            .filter(|m| m.contains("discrete Laplace"))
+            .count(),
+        5
+    );
+    support::stop_all(&mut [&mut alice, &mut bob]).await;
+}

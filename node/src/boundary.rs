@@ -13,6 +13,11 @@ use std::time::Instant;
 
 use rustls_pki_types::CertificateDer;
 use unseen_protocol::JobId;
+use unseen_protocol::dp;
+use unseen_protocol::ecdh_psi::Padding;
+
+/// Delta per noisy release when a grant names none: one in a billion.
+pub const DEFAULT_DELTA_NANOS: u64 = 1;
 
 use crate::audit::{AuditEvent, Release};
 use crate::clock::rfc3339;
@@ -50,6 +55,9 @@ pub struct Accepted {
     pub max_peer_set_size: u64,
     /// The smallest set the peer may bring.
     pub min_peer_set_size: u64,
+    /// Differential-privacy padding of the count: drawn here for the
+    /// responder, set from the responder's terms for the requester.
+    pub padding: Padding,
     /// When the boundary accepted the job.
     pub started: Instant,
     _only_the_boundary_makes_these: (),
@@ -242,17 +250,20 @@ impl Boundary {
                     self.record_refusal(tx, Role::Responder, peer, manifest, &refusal)?;
                     Ok(Decision::Refuse(refusal))
                 }
-                Decision::Accept(accepted) => {
-                    let noise =
-                        accepted
-                            .grant
-                            .quota
-                            .epsilon_per_job_micros
-                            .map(|epsilon| NoiseTerms {
-                                epsilon_micros: epsilon,
-                                delta_nanos: accepted.grant.quota.delta_per_job_nanos.unwrap_or(0),
-                                offset: 0,
-                            });
+                Decision::Accept(mut accepted) => {
+                    // An invalid noise setting rolls the whole admission
+                    // back: nothing is charged, and the peer is told the node
+                    // could not decide.
+                    let drawn =
+                        self.draw_noise(&accepted)
+                            .map_err(|refusal| NodeError::Config {
+                                path: format!("grant {}", accepted.grant.id).into(),
+                                message: refusal.local_reason,
+                            })?;
+                    let noise = drawn.map(|(terms, padding)| {
+                        accepted.padding = padding;
+                        terms
+                    });
                     let acceptance = JobAcceptance {
                         responder_signature: manifest
                             .sign_acceptance(&self.identity, &accepted.grant.id),
@@ -314,6 +325,41 @@ impl Boundary {
             peer_certificate: hex::encode(peer_cert.as_ref()),
         })?;
         Ok(())
+    }
+
+    /// Draws the padding for a noisy count, if the grant asks for noise and
+    /// the protocol releases an aggregate of our data.
+    fn draw_noise(&self, accepted: &Accepted) -> Result<Option<(NoiseTerms, Padding)>, Refusal> {
+        let quota = &accepted.grant.quota;
+        let reveals = policy::disclosure(accepted.protocol()).of(accepted.role);
+        let Some(epsilon_micros) = quota.epsilon_per_job_micros else {
+            return Ok(None);
+        };
+        if reveals != Reveals::Aggregate {
+            return Ok(None);
+        }
+        let delta_nanos = quota
+            .delta_per_job_nanos
+            .unwrap_or(DEFAULT_DELTA_NANOS)
+            .max(1);
+        let bad =
+            |e: dp::DpError| refuse("the data owner's noise settings are invalid", e.to_string());
+        let epsilon = dp::Epsilon::from_micros(epsilon_micros).map_err(bad)?;
+        // Clamping at either end has probability 2·tail, so tail = delta/2.
+        let drawn =
+            dp::padding_for_count(epsilon, delta_nanos, 2_000_000_000, &mut rand_core::OsRng)
+                .map_err(bad)?;
+        let terms = NoiseTerms {
+            epsilon_micros,
+            delta_nanos,
+            offset: drawn.offset,
+            total: drawn.total,
+        };
+        let padding = Padding::Responder {
+            matching: drawn.matching,
+            total: drawn.total,
+        };
+        Ok(Some((terms, padding)))
     }
 
     fn manifest(&self, job_id: JobId, peer: &Peer, job: &OutgoingJob, grant: &str) -> JobManifest {
@@ -518,6 +564,7 @@ impl Boundary {
             data: Arc::new(data),
             max_peer_set_size,
             min_peer_set_size,
+            padding: Padding::None,
             started: Instant::now(),
             _only_the_boundary_makes_these: (),
         }))

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
-    Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
+    Message as PsiMessage, Padding, PsiOutput, PsiResult, Requester, RequesterState, Responder,
     ResponderState, Session,
 };
 
@@ -167,9 +167,15 @@ struct Traffic {
 }
 
 /// One job's bidirectional stream, framed and counted.
+enum Outgoing {
+    Frame(Vec<u8>),
+    /// Answered once every frame queued before it is written.
+    Flushed(tokio::sync::oneshot::Sender<()>),
+}
+
 struct JobStream {
     connection: quinn::Connection,
-    outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
     writer: tokio::task::JoinHandle<std::io::Result<()>>,
     recv: quinn::RecvStream,
     bytes_sent: Arc<AtomicU64>,
@@ -187,13 +193,20 @@ impl JobStream {
             mut send,
             recv,
         } = streams;
-        let (outgoing, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (outgoing, mut queue) = mpsc::unbounded_channel::<Outgoing>();
         let bytes_sent = Arc::new(AtomicU64::new(0));
         let counter = bytes_sent.clone();
         let writer = tokio::spawn(async move {
-            while let Some(frame) = queue.recv().await {
-                let n = write_frame(&mut send, &frame).await?;
-                counter.fetch_add(n, Ordering::Relaxed);
+            while let Some(item) = queue.recv().await {
+                match item {
+                    Outgoing::Frame(frame) => {
+                        let n = write_frame(&mut send, &frame).await?;
+                        counter.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Outgoing::Flushed(done) => {
+                        let _ = done.send(());
+                    }
+                }
             }
             // All queued frames are written: finish, then wait until the peer
             // has them all (dropping the stream earlier would lose the tail).
@@ -221,7 +234,7 @@ impl JobStream {
         }
         // The writer only stops early when the stream failed; the next read
         // then reports that failure.
-        let _ = self.outgoing.send(wire::encode(message));
+        let _ = self.outgoing.send(Outgoing::Frame(wire::encode(message)));
     }
 
     async fn recv(&mut self) -> Result<PeerMessage, JobError> {
@@ -247,6 +260,40 @@ impl JobStream {
                     self.data_received += 1;
                 }
                 Ok(message)
+            }
+        }
+    }
+
+    /// Waits until every queued frame is written, and returns the traffic so
+    /// far; the stream stays open.
+    async fn flush(&self) -> Traffic {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.outgoing.send(Outgoing::Flushed(done)).is_ok() {
+            let _ = flushed.await;
+        }
+        self.traffic()
+    }
+
+    fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received,
+            data_sent: self.data_sent,
+            data_received: self.data_received,
+        }
+    }
+
+    /// Waits for the peer to close its direction: the responder does so only
+    /// after it has recorded the job, so both records exist when we return.
+    async fn expect_end(&mut self) -> Result<(), JobError> {
+        let read = tokio::time::timeout(self.timeout, read_frame(&mut self.recv, self.max_frame))
+            .await
+            .map_err(|_| JobError::Timeout(self.timeout))??;
+        match read {
+            None => Ok(()),
+            Some(frame) => {
+                let message = wire::decode(&frame)?;
+                Err(unexpected("the end of the stream", &message))
             }
         }
     }
@@ -292,6 +339,7 @@ fn session(accepted: &Accepted) -> Session {
     let ProtocolRequest::EcdhPsi(mode) = accepted.protocol();
     let mut session = Session::new(accepted.job_id, mode, accepted.max_peer_set_size);
     session.min_peer_set_size = accepted.min_peer_set_size;
+    session.padding = accepted.padding;
     session
 }
 
@@ -373,6 +421,10 @@ pub async fn run_requester(
         }
     };
     stream.send(&PeerMessage::JobFinished);
+    if let Err(error) = stream.expect_end().await {
+        // We have our output; the peer's bookkeeping is its own affair.
+        tracing::warn!(job = %accepted.job_id, "the responder did not close cleanly: {error}");
+    }
     let traffic = stream.close().await;
 
     // Release rules: the stricter of the two owners' minimum group sizes,
@@ -497,7 +549,13 @@ async fn requester_exchange(
     boundary
         .record_agreement(accepted, request, &acceptance, &peer_cert)
         .map_err(|refusal| JobError::Internal(refusal.local_reason))?;
-    let session = session(accepted);
+    let mut session = session(accepted);
+    if let Some(noise) = acceptance.terms.noise {
+        session.padding = Padding::Requester {
+            offset: noise.offset,
+            total: noise.total,
+        };
+    }
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Requester::start(session, data.ids(), &mut OsRng)).await?;
@@ -597,11 +655,13 @@ pub async fn serve_stream(
     let terms = acceptance.terms;
     stream.send(&PeerMessage::JobAccepted(acceptance));
     let result = responder_exchange(&mut stream, &accepted).await;
-    let traffic = match &result {
-        Ok(_) => stream.close().await,
+    // On success, record before closing: the requester waits for our close,
+    // so when its job returns, our record is already committed.
+    let (traffic, stream) = match &result {
+        Ok(_) => (stream.flush().await, Some(stream)),
         Err(error) => {
             tracing::warn!(peer = %peer.name, job = %accepted.job_id, "job failed: {error}");
-            stream.fail(error).await
+            (stream.fail(error).await, None)
         }
     };
     match result {
@@ -641,6 +701,9 @@ pub async fn serve_stream(
             );
             boundary.fail(&accepted, &end);
         }
+    }
+    if let Some(stream) = stream {
+        stream.close().await;
     }
 }
 

@@ -101,6 +101,9 @@ pub struct NoiseTerms {
     pub delta_nanos: u64,
     /// The fixed offset the requester subtracts from its count.
     pub offset: u64,
+    /// Dummies in each of the responder's lists (public, so list lengths
+    /// reveal nothing of the noise).
+    pub total: u64,
 }
 
 /// The protocols a job can run.
@@ -198,10 +201,11 @@ mod tests {
                     epsilon_micros: 1,
                     delta_nanos: 2,
                     offset: 3,
+                    total: 6,
                 }),
             },
         });
-        let bytes = vec![1, 1, 1, b'g', 1, 9, 10, 1, 1, 2, 3];
+        let bytes = vec![1, 1, 1, b'g', 1, 9, 10, 1, 1, 2, 3, 6];
         assert_eq!(encode(&accepted), bytes);
         assert_eq!(decode(&bytes), Ok(accepted));
     }
