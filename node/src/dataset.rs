@@ -389,3 +389,191 @@ impl std::fmt::Debug for LoadedDataset {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    fn message(e: DatasetError) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn scan_reports_rows_empty_ids_distinct_ids_and_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes = b"id,v\na,1\n b ,2\na,3\n,4\n   ,5\nc,6\n";
+        let path = file(&dir, "d.csv", bytes);
+        let summary = scan(&path, "id").expect("scan");
+        assert_eq!(summary.row_count, 6);
+        assert_eq!(summary.empty_id_rows, 2);
+        assert_eq!(summary.distinct_ids, 3);
+        assert_eq!(summary.columns, vec!["id", "v"]);
+        assert_eq!(summary.sha256, hex::encode(Sha256::digest(bytes)));
+        assert!(summary.path.is_absolute());
+    }
+
+    #[test]
+    fn ids_are_trimmed_put_in_nfc_and_deduplicated() {
+        assert_eq!(normalize_id("  Zoe\u{301} "), Some("Zo\u{e9}".to_string()));
+        assert_eq!(normalize_id(" \t "), None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(
+            &dir,
+            "d.csv",
+            "id\nZoe\u{301}\nZo\u{e9}\n Zo\u{e9}\n".as_bytes(),
+        );
+        let summary = scan(&path, "id").expect("scan");
+        let loaded = LoadedDataset::load(&path, "id", &summary.sha256).expect("load");
+        assert_eq!(loaded.ids().len(), 1);
+        assert_eq!(loaded.ids().get(0), Some("Zo\u{e9}".as_bytes()));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_tolerated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "d.csv", b"\xef\xbb\xbfid,v\nx,1\n");
+        assert_eq!(scan(&path, "id").expect("scan").distinct_ids, 1);
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let err = scan(Path::new("/no/such/file.csv"), "id").expect_err("missing");
+        assert!(matches!(err, DatasetError::NotFound { .. }));
+        let text = message(err);
+        assert!(
+            text.contains("/no/such/file.csv") && text.contains("check the path"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_has_no_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = scan(&file(&dir, "empty.csv", b""), "id").expect_err("empty");
+        assert!(matches!(err, DatasetError::NoHeader { .. }));
+        assert!(message(err).contains("empty.csv"));
+    }
+
+    #[test]
+    fn bad_utf8_names_line_column_and_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "latin1.csv", b"id,name\na,ok\nb,Z\xe9\n");
+        let err = scan(&path, "id").expect_err("bad utf-8");
+        assert!(
+            matches!(
+                err,
+                DatasetError::BadUtf8 {
+                    line: 3,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = message(err);
+        assert!(
+            text.contains("latin1.csv") && text.contains("line 3") && text.contains("UTF-8"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_column_lists_the_ones_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "d.csv", b"customer,phone\na,1\n");
+        let err = scan(&path, "id").expect_err("no such column");
+        let text = message(err);
+        assert!(
+            text.contains("\"customer\", \"phone\"") && text.contains("--id-column"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_header_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = scan(&file(&dir, "d.csv", b"id,x,id\n1,2,3\n"), "id").expect_err("dup");
+        assert!(matches!(err, DatasetError::DuplicateColumn { .. }));
+        assert!(message(err).contains("rename one"));
+    }
+
+    #[test]
+    fn a_malformed_row_names_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "d.csv", b"id,v\na,1\nb,2,extra\n");
+        let err = scan(&path, "id").expect_err("malformed");
+        assert!(
+            matches!(
+                err,
+                DatasetError::MalformedRow {
+                    line: 3,
+                    expected: 2,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = message(err);
+        assert!(
+            text.contains("line 3") && text.contains("quote fields"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_changed_file_is_refused_until_registered_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "d.csv", b"id\na\n");
+        let summary = scan(&path, "id").expect("scan");
+        std::fs::write(&path, b"id\na\nb\n").expect("change");
+        let err = LoadedDataset::load(&path, "id", &summary.sha256).expect_err("changed");
+        assert!(matches!(err, DatasetError::Changed { .. }));
+        assert!(message(err).contains("unseen dataset add"));
+        let again = scan(&path, "id").expect("register again");
+        LoadedDataset::load(&path, "id", &again.sha256).expect("loads after re-registration");
+    }
+
+    #[test]
+    fn matching_rows_are_written_whole_in_file_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = "id,note\nb,\"has, comma\"\na,plain\nb,\"two\nlines\"\nc,x\n";
+        let path = file(&dir, "d.csv", text.as_bytes());
+        let summary = scan(&path, "id").expect("scan");
+        let loaded = LoadedDataset::load(&path, "id", &summary.sha256).expect("load");
+        let b = (0..loaded.ids().len())
+            .find(|&i| loaded.ids().get(i) == Some(b"b".as_slice()))
+            .expect("b");
+        let out = dir.path().join("out.csv");
+        assert_eq!(loaded.write_rows(&[b], &out).expect("write"), 2);
+        let mut reader = csv::Reader::from_path(&out).expect("read back");
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.expect("row").iter().map(String::from).collect())
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                vec!["b".to_string(), "has, comma".to_string()],
+                vec!["b".to_string(), "two\nlines".to_string()],
+            ]
+        );
+        let leftovers = std::fs::read_dir(dir.path()).expect("dir").count();
+        assert_eq!(leftovers, 2, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn debug_does_not_print_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = file(&dir, "d.csv", b"id\nsecret-customer\n");
+        let summary = scan(&path, "id").expect("scan");
+        let loaded = LoadedDataset::load(&path, "id", &summary.sha256).expect("load");
+        assert!(!format!("{loaded:?}").contains("secret"));
+    }
+}
