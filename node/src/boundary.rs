@@ -500,6 +500,15 @@ impl Boundary {
             } else {
                 0
             },
+            delta_nanos: if noise {
+                grant
+                    .quota
+                    .delta_per_job_nanos
+                    .unwrap_or(DEFAULT_DELTA_NANOS)
+                    .max(1)
+            } else {
+                0
+            },
         };
         let already_charged = tx.charged(&job_id, &grant.id)?;
         if !already_charged {

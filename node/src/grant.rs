@@ -163,6 +163,9 @@ pub struct Quota {
     pub epsilon_budget_micros: Option<u64>,
     /// Delta per release (the padding mechanism's tail), in billionths.
     pub delta_per_job_nanos: Option<u64>,
+    /// Total delta the grant may spend, in billionths (deltas add up).
+    #[serde(default)]
+    pub delta_budget_nanos: Option<u64>,
 }
 
 /// A grant.
@@ -199,6 +202,8 @@ pub struct Usage {
     pub rows: u64,
     /// Epsilon spent, in millionths.
     pub epsilon_micros: u64,
+    /// Delta spent, in billionths.
+    pub delta_nanos: u64,
 }
 
 /// What one job would charge to a grant.
@@ -208,6 +213,8 @@ pub struct Charge {
     pub rows: u64,
     /// Epsilon the job spends, in millionths.
     pub epsilon_micros: u64,
+    /// Delta the job spends, in billionths.
+    pub delta_nanos: u64,
 }
 
 /// Why a grant does not cover a job. Messages are for the owner's operator.
@@ -365,6 +372,15 @@ impl Grant {
                 format_micros(budget),
             ));
         }
+        if let Some(budget) = q.delta_budget_nanos
+            && usage.delta_nanos + charge.delta_nanos > budget
+        {
+            return Err(exhausted(
+                "privacy budget (delta)",
+                format!("{}e-9", usage.delta_nanos + charge.delta_nanos),
+                format!("{budget}e-9"),
+            ));
+        }
         Ok(())
     }
 }
@@ -391,7 +407,8 @@ mod tests {
                 max_set_size: Some(500),
                 epsilon_per_job_micros: Some(500_000),
                 epsilon_budget_micros: Some(1_000_000),
-                delta_per_job_nanos: None,
+                delta_per_job_nanos: Some(1),
+                delta_budget_nanos: Some(3),
             },
         }
     }
@@ -434,6 +451,7 @@ mod tests {
         let charge = Charge {
             rows: 100,
             epsilon_micros: 500_000,
+            delta_nanos: 1,
         };
         assert!(g.check_quota(&Usage::default(), &charge, Some(500)).is_ok());
         let cases = [

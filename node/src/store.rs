@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
         grant_id TEXT NOT NULL,
         rows INTEGER NOT NULL,
         epsilon_micros INTEGER NOT NULL,
+        delta_nanos INTEGER NOT NULL DEFAULT 0,
         charged_unix INTEGER NOT NULL,
         PRIMARY KEY (job_id, grant_id)
     );
@@ -740,7 +741,7 @@ impl Tx<'_> {
         self.tx
             .query_row(
                 "SELECT COUNT(*), COALESCE(SUM(charged_unix > ?2), 0), COALESCE(SUM(rows), 0),
-                        COALESCE(SUM(epsilon_micros), 0)
+                        COALESCE(SUM(epsilon_micros), 0), COALESCE(SUM(delta_nanos), 0)
                  FROM charges WHERE grant_id = ?1",
                 params![grant.id, since],
                 |r| {
@@ -749,6 +750,7 @@ impl Tx<'_> {
                         jobs_in_period: r.get(1)?,
                         rows: r.get(2)?,
                         epsilon_micros: r.get(3)?,
+                        delta_nanos: r.get(4)?,
                     })
                 },
             )
@@ -771,13 +773,14 @@ impl Tx<'_> {
     /// Charges a job to a grant.
     pub fn charge(&self, job_id: &str, grant_id: &str, charge: &Charge) -> Result<(), NodeError> {
         self.execute(
-            "INSERT INTO charges (job_id, grant_id, rows, epsilon_micros, charged_unix)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO charges (job_id, grant_id, rows, epsilon_micros, delta_nanos, charged_unix)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 job_id,
                 grant_id,
                 charge.rows,
                 charge.epsilon_micros,
+                charge.delta_nanos,
                 self.store.now().unix_timestamp()
             ],
         )?;
@@ -1164,6 +1167,7 @@ mod tests {
         let charge = Charge {
             rows: 40,
             epsilon_micros: 250_000,
+            delta_nanos: 1,
         };
         let before = {
             let store = f.open();
@@ -1192,6 +1196,7 @@ mod tests {
         };
         assert_eq!(before.rows, 80);
         assert_eq!(before.epsilon_micros, 500_000);
+        assert_eq!(before.delta_nanos, 2);
         assert_eq!(before.jobs_in_period, 2);
         let after = f.open().write(|tx| tx.usage(&g)).expect("usage");
         assert_eq!(after, before);

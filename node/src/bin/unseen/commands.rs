@@ -327,6 +327,7 @@ fn grant(dir: &Path, command: GrantCommand) -> Result<()> {
             epsilon,
             epsilon_budget,
             delta,
+            delta_budget,
         } => {
             let now = store.now();
             let expires = grants::parse_expiry(&expires, now).map_err(anyhow::Error::msg)?;
@@ -367,6 +368,12 @@ fn grant(dir: &Path, command: GrantCommand) -> Result<()> {
                     epsilon_per_job_micros: epsilon,
                     epsilon_budget_micros: micros("epsilon-budget", epsilon_budget)?,
                     delta_per_job_nanos: delta_nanos,
+                    delta_budget_nanos: delta_budget
+                        .map(|d| {
+                            grants::parse_nanos(&d)
+                                .map_err(|e| anyhow::anyhow!("--delta-budget: {e}"))
+                        })
+                        .transpose()?,
                 },
             };
             store.add_grant(&grant)?;
@@ -448,6 +455,10 @@ fn quota(dir: &Path, json: bool) -> Result<()> {
                 grants::format_micros(usage.epsilon_micros),
                 grants::format_micros(epsilon)
             );
+            let delta_budget = q
+                .delta_budget_nanos
+                .map_or("no budget".into(), |b| format!("of {b}e-9"));
+            println!("  delta:    {}e-9 spent {delta_budget}", usage.delta_nanos);
         }
     }
     Ok(())

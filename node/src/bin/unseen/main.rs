@@ -205,6 +205,9 @@ enum GrantCommand {
         /// Delta per release (the tail probability of the noise padding).
         #[arg(long, requires = "epsilon", default_value = "0.000000001")]
         delta: String,
+        /// Total delta the grant may spend (deltas add up).
+        #[arg(long, requires = "epsilon")]
+        delta_budget: Option<String>,
     },
     /// List grants.
     List {
