@@ -436,7 +436,7 @@ pub async fn run_requester(
     });
     let noise = terms.noise.map(|n| {
         format!(
-            "discrete Laplace padding, epsilon {}",
+            "{NOISE_MECHANISM}, epsilon {}",
             crate::grant::format_micros(n.epsilon_micros)
         )
     });
@@ -464,18 +464,14 @@ pub async fn run_requester(
             .map(Some),
         _ => Ok(None),
     };
-    let release = Release {
-        recipient: accepted.manifest.requester.fingerprint.clone(),
-        value: report
+    let release = release(
+        &accepted,
+        &terms,
+        report
             .intersection_size
             .map(|n| format!("intersection size {n}")),
-        suppressed: suppressed.clone(),
-        mechanism: noise.clone().unwrap_or_else(|| "none".into()),
-        epsilon: terms
-            .noise
-            .map(|n| crate::grant::format_micros(n.epsilon_micros)),
-        delta: terms.noise.map(|n| format!("{}e-9", n.delta_nanos)),
-    };
+        suppressed.clone(),
+    );
     let result_text = release
         .value
         .clone()
@@ -510,6 +506,31 @@ pub async fn run_requester(
         }
     }
 }
+
+/// What a job released, to whom, and how it was protected. The responder
+/// records it without the value, which it never learns.
+fn release(
+    accepted: &Accepted,
+    terms: &ReleaseTerms,
+    value: Option<String>,
+    suppressed: Option<String>,
+) -> Release {
+    Release {
+        recipient: accepted.manifest.requester.fingerprint.clone(),
+        value,
+        suppressed,
+        mechanism: terms
+            .noise
+            .map_or_else(|| "none".into(), |_| NOISE_MECHANISM.into()),
+        epsilon: terms
+            .noise
+            .map(|n| crate::grant::format_micros(n.epsilon_micros)),
+        delta: terms.noise.map(|n| format!("{}e-9", n.delta_nanos)),
+    }
+}
+
+/// The mechanism name recorded with noisy releases.
+const NOISE_MECHANISM: &str = "discrete Laplace padding";
 
 fn job_end(
     accepted: &Accepted,
@@ -676,18 +697,7 @@ pub async fn serve_stream(
             );
             // The responder does not learn the result; it records that the
             // requester received one, and how it was protected.
-            let release = Release {
-                recipient: accepted.manifest.requester.fingerprint.clone(),
-                value: None,
-                suppressed: None,
-                mechanism: terms
-                    .noise
-                    .map_or_else(|| "none".into(), |_| "discrete Laplace padding".into()),
-                epsilon: terms
-                    .noise
-                    .map(|n| crate::grant::format_micros(n.epsilon_micros)),
-                delta: terms.noise.map(|n| format!("{}e-9", n.delta_nanos)),
-            };
+            let release = release(&accepted, &terms, None, None);
             boundary.finish_with_release(&accepted, &end, release);
         }
         Err(error) => {
