@@ -123,5 +123,34 @@ fn whole_runs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, whole_runs);
+/// The same whole run on one thread and on the default pool (all cores), in
+/// one run, to measure what the `parallel` feature buys on this machine.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("psi_threads");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(15));
+    let n = 1u32 << 14;
+    let a = ids(0..n);
+    let b = ids(n / 2..n + n / 2);
+    group.throughput(Throughput::Elements(u64::from(n)));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for threads in [1, cores] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        assert_eq!(
+            pool.install(|| run(Mode::Cardinality, &a, &b, 3)),
+            u64::from(n / 2)
+        );
+        group.bench_with_input(
+            BenchmarkId::new("Cardinality/2^14", format!("{threads} threads")),
+            &(),
+            |bench, ()| bench.iter(|| pool.install(|| run(Mode::Cardinality, &a, &b, 3))),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, primitives, whole_runs, threads);
 criterion_main!(benches);

@@ -71,11 +71,16 @@ impl BlindingKey {
     /// Computes `2 · (key/2 · P)` with `double_and_compress_batch`, which
     /// encodes a batch at a fraction of the cost of one `compress` per point.
     pub fn blind_batch(&self, points: &[RistrettoPoint]) -> Vec<EncodedPoint> {
-        let halves: Vec<RistrettoPoint> = points.iter().map(|p| self.half_key * p).collect();
-        RistrettoPoint::double_and_compress_batch(&halves)
-            .into_iter()
-            .map(|c| c.to_bytes())
-            .collect()
+        // Batches of 256 keep the shared inversion cheap per point while
+        // giving every core work.
+        let batches: Vec<Vec<EncodedPoint>> = map_chunks(points, 256, |chunk| {
+            let halves: Vec<RistrettoPoint> = chunk.iter().map(|p| self.half_key * p).collect();
+            RistrettoPoint::double_and_compress_batch(&halves)
+                .into_iter()
+                .map(|c| c.to_bytes())
+                .collect()
+        });
+        batches.concat()
     }
 
     /// `key·G`: a commitment to the key that reveals nothing of it (DDH),
@@ -88,6 +93,60 @@ impl BlindingKey {
     pub fn blind(&self, point: &RistrettoPoint) -> RistrettoPoint {
         self.key * point
     }
+}
+
+/// Applies `f` to each chunk of `items`, in parallel when the `parallel`
+/// feature is on; the results keep the chunks' order.
+pub(crate) fn map_chunks<T: Sync, U: Send>(
+    items: &[T],
+    chunk: usize,
+    f: impl Fn(&[T]) -> U + Sync + Send,
+) -> Vec<U> {
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        items.par_chunks(chunk).map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    {
+        items.chunks(chunk).map(f).collect()
+    }
+}
+
+/// Hashes every id to the group, in order.
+pub(crate) fn hash_all<'a>(tag: &[u8], ids: impl Iterator<Item = &'a [u8]>) -> Vec<RistrettoPoint> {
+    let ids: Vec<&[u8]> = ids.collect();
+    map_chunks(&ids, 256, |chunk| {
+        chunk
+            .iter()
+            .map(|id| hash_to_group(tag, id))
+            .collect::<Vec<_>>()
+    })
+    .concat()
+}
+
+/// Decodes a chunk of the peer's elements; `first` is the stream index of
+/// the first one, for errors.
+pub(crate) fn decode_all(
+    points: &[EncodedPoint],
+    first: u64,
+) -> Result<Vec<RistrettoPoint>, Error> {
+    let decoded = map_chunks(points, 256, |chunk| {
+        chunk
+            .iter()
+            .map(|p| CompressedRistretto(*p).decompress())
+            .collect::<Vec<_>>()
+    })
+    .concat();
+    decoded
+        .into_iter()
+        .zip(points)
+        .zip(first..)
+        .map(|((point, bytes), index)| match point {
+            Some(point) if !point.is_identity() => Ok(point),
+            _ => decode_point(bytes, index),
+        })
+        .collect()
 }
 
 /// A uniformly random group element, indistinguishable from a blinded id.

@@ -5,7 +5,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::messages::chunked;
 use super::{ElementCounter, Message, Mode, Padding, Session, check_announced};
-use crate::group::{BlindingKey, EncodedPoint, decode_point, hash_to_group};
+use crate::group::{BlindingKey, EncodedPoint, decode_all, hash_all};
 use crate::{Error, IdSet, Progress, Step};
 
 /// What the requester learns.
@@ -55,11 +55,7 @@ impl Requester {
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.shuffle(rng);
         let tag = session.tag();
-        let hashed: Vec<_> = order
-            .iter()
-            .filter_map(|&i| ids.get(i))
-            .map(|id| hash_to_group(&tag, id))
-            .collect();
+        let hashed = hash_all(&tag, order.iter().filter_map(|&i| ids.get(i)));
         let blinded = key.blind_batch(&hashed);
         let key_commitment = match session.padding() {
             Padding::None => None,
@@ -184,11 +180,7 @@ impl ExpectResponderBlinded {
             });
         };
         let first = self.counter.accept_chunk(points.len())?;
-        let decoded = points
-            .iter()
-            .zip(first..)
-            .map(|(bytes, index)| decode_point(bytes, index))
-            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = decode_all(&points, first)?;
         self.peer_elements.extend(self.key.blind_batch(&decoded));
         if self.counter.is_complete() {
             return Ok(self.finish_peer_elements());
@@ -232,8 +224,10 @@ impl ExpectDoubleBlinded {
             });
         };
         let first = self.counter.accept_chunk(points.len())?;
+        // Every element must decode canonically, even though matching
+        // compares encodings.
+        decode_all(&points, first)?;
         for (bytes, index) in points.iter().zip(first..) {
-            decode_point(bytes, index)?;
             if self.peer_elements.contains(bytes) {
                 self.matched += 1;
                 if self.session.mode == Mode::Membership {

@@ -7,7 +7,7 @@ use curve25519_dalek::scalar::Scalar;
 use zeroize::Zeroize;
 
 use super::{ElementCounter, Message, Mode, Padding, Session, check_announced};
-use crate::group::{BlindingKey, EncodedPoint, decode_point, hash_to_group, random_point};
+use crate::group::{BlindingKey, EncodedPoint, decode_all, decode_point, hash_all, random_point};
 use crate::{Error, IdSet, Progress, Step};
 
 /// What the responder learns: only the size of the requester's set.
@@ -31,7 +31,7 @@ impl Responder {
     ) -> (ExpectRequesterHello, Vec<Message>) {
         let key = BlindingKey::random(rng);
         let tag = session.tag();
-        let hashed: Vec<_> = ids.iter().map(|id| hash_to_group(&tag, id)).collect();
+        let hashed = hash_all(&tag, ids.iter());
         let mut blinded = key.blind_batch(&hashed);
         let dummies = Dummies::new(session.padding(), rng);
         blinded.extend(dummies.own_list_elements(rng));
@@ -223,11 +223,7 @@ impl ExpectRequesterBlinded {
             });
         };
         let first = self.counter.accept_chunk(points.len())?;
-        let decoded = points
-            .iter()
-            .zip(first..)
-            .map(|(bytes, index)| decode_point(bytes, index))
-            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = decode_all(&points, first)?;
         let double_blinded = self.key.blind_batch(&decoded);
         let mut send = Vec::new();
         match self.session.mode {
