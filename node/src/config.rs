@@ -238,6 +238,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses_and_states_the_defaults() {
+        let text = include_str!("../../docs/unseen.example.toml");
+        let config = parse(text).expect("docs/unseen.example.toml is valid");
+        assert_eq!(config.network, NetworkConfig::default());
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
     fn save_then_load_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = parse("name = \"alice\"\nlisten = \"127.0.0.1:7000\"\n").expect("valid");
