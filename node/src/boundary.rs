@@ -168,11 +168,6 @@ impl Boundary {
         }
     }
 
-    /// The node's store.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Decides a job our operator asks for (we are the requester). On
     /// acceptance returns the job and the signed request to send.
     pub fn admit_outgoing(&self, job: OutgoingJob) -> Result<(Accepted, JobRequest), Refusal> {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::job::JobReport;
@@ -143,5 +143,3 @@ pub(crate) async fn write_response(stream: &mut UnixStream, response: &ControlRe
     let _ = stream.write_all(&line).await;
     let _ = stream.shutdown().await;
 }
-
-use tokio::io::AsyncReadExt as _;

@@ -365,9 +365,7 @@ pub struct JobStreams {
 impl JobStreams {
     /// The certificate the peer presented in the handshake.
     pub fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
-        let identity = self.connection.peer_identity()?;
-        let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-        certs.first().cloned()
+        crate::transport::tls::peer_certificate(&self.connection)
     }
 }
 

@@ -7,7 +7,6 @@
 //! handshake, so an unknown party is refused before any protocol byte.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -114,11 +113,17 @@ pub fn client_config(
     Ok(client)
 }
 
-/// The fingerprint of the peer on an established connection.
-pub fn peer_fingerprint(connection: &quinn::Connection) -> Option<Fingerprint> {
+/// The certificate the peer presented on an established connection.
+pub fn peer_certificate(connection: &quinn::Connection) -> Option<CertificateDer<'static>> {
+    // quinn hands back rustls's peer certificates as `Box<dyn Any>`.
     let identity = connection.peer_identity()?;
     let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-    certs.first().map(Fingerprint::of)
+    certs.first().cloned()
+}
+
+/// The fingerprint of the peer on an established connection.
+pub fn peer_fingerprint(connection: &quinn::Connection) -> Option<Fingerprint> {
+    peer_certificate(connection).map(|cert| Fingerprint::of(&cert))
 }
 
 /// The handshake-signature methods both verifiers share: TLS 1.3 only, with
@@ -213,9 +218,4 @@ impl ServerCertVerifier for PinnedServer {
     }
 
     handshake_signatures!();
-}
-
-/// How long to wait for a handshake.
-pub fn connect_timeout(config: &NodeConfig) -> Duration {
-    config.connect_timeout()
 }
