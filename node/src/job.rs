@@ -672,6 +672,12 @@ pub async fn serve_stream(
         }
     };
     let terms = acceptance.terms;
+    tracing::info!(
+        peer = %peer.name,
+        job = %accepted.job_id,
+        grant = %accepted.grant.id,
+        "admitted job"
+    );
     stream.send(&PeerMessage::JobAccepted(acceptance));
     let result = responder_exchange(&mut stream, &accepted).await;
     // On success, record before closing: the requester waits for our close,

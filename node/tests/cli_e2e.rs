@@ -487,3 +487,111 @@ fn cli_errors_name_the_input_and_the_fix() {
         .expect("init");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a node"));
 }
+
+#[test]
+fn a_node_killed_mid_job_loses_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    // Alice notices a dead peer after 3 s of silence rather than 30.
+    let config = alice.join("unseen.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("idle_timeout_secs = 30", "idle_timeout_secs = 3"),
+    )
+    .expect("config");
+    // Large enough that the job is still computing when bob is killed a few
+    // milliseconds after admitting it.
+    let big: Vec<String> = (0..60_000).map(|i| format!("id-{i}")).collect();
+    let (alice_csv, bob_csv) = (root.path().join("a.csv"), root.path().join("b.csv"));
+    write_csv(&alice_csv, &big);
+    write_csv(&bob_csv, &big);
+    let add = |dir: &Path, name: &str, csv: &Path| {
+        let mut args = vec!["dataset", "add", name, path(csv)];
+        args.extend(["--id-column", "customer id", "--grade", "general"]);
+        ok(dir, &args);
+    };
+    add(&alice, "customers", &alice_csv);
+    add(&bob, "clients", &bob_csv);
+    let alice_node = Served::start(&alice);
+    let mut bob_node = Served::start(&bob);
+    let (alice_fp, bob_fp) = (fingerprint(&alice), fingerprint(&bob));
+    ok(
+        &alice,
+        &[
+            "peer",
+            "add",
+            "bob",
+            "--addr",
+            &bob_node.addr,
+            "--fingerprint",
+            &bob_fp,
+        ],
+    );
+    ok(
+        &bob,
+        &[
+            "peer",
+            "add",
+            "alice",
+            "--addr",
+            &alice_node.addr,
+            "--fingerprint",
+            &alice_fp,
+        ],
+    );
+    let purpose = "crash drill";
+    let grant = [
+        "--protocols",
+        "psi-ca",
+        "--purpose",
+        purpose,
+        "--expires",
+        "1d",
+    ];
+    let mut args = vec!["grant", "add", "--peer", "bob", "--dataset", "customers"];
+    args.extend(grant);
+    ok(&alice, &args);
+    let mut args = vec!["grant", "add", "--peer", "alice", "--dataset", "clients"];
+    args.extend(grant);
+    ok(&bob, &args);
+
+    let requester = std::thread::spawn({
+        let alice = alice.clone();
+        move || run_psi(&alice, purpose, &["--cardinality-only"])
+    });
+    // Bob logs the admission once the job is charged and recorded; then he dies.
+    assert!(
+        bob_node.wait_for_log("admitted job"),
+        "bob admitted the job"
+    );
+    bob_node.child.kill().expect("kill -9 bob");
+    bob_node.child.wait().expect("reap bob");
+
+    let outcome = requester.join().expect("requester thread");
+    assert!(
+        !outcome.status.success(),
+        "the job cannot finish without bob"
+    );
+    let alice_jobs: Vec<serde_json::Value> =
+        ok(&alice, &["jobs", "--json"]).lines().map(json).collect();
+    assert_eq!(alice_jobs.len(), 1);
+    assert_eq!(alice_jobs[0]["outcome"], "failed");
+
+    // Bob's process died with the job running; restarting marks it.
+    drop(bob_node);
+    let _bob_again = Served::start(&bob);
+    let bob_jobs: Vec<serde_json::Value> =
+        ok(&bob, &["jobs", "--json"]).lines().map(json).collect();
+    assert_eq!(bob_jobs.len(), 1);
+    assert_eq!(bob_jobs[0]["id"], alice_jobs[0]["id"]);
+    assert_eq!(bob_jobs[0]["outcome"], "interrupted");
+    // The charge made before the first protocol message survived the crash.
+    let quota = ok(&bob, &["quota"]);
+    assert!(quota.contains("1 (no limit)"), "{quota}");
+    for dir in [&alice, &bob] {
+        let verified = ok(dir, &["audit", "verify"]);
+        assert!(verified.contains("audit log verified"), "{verified}");
+    }
+}
