@@ -30,6 +30,11 @@ use crate::wire::{
     self, AbortCode, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms, WireError,
 };
 
+/// What a refused handshake usually means, for every place that reports one:
+/// a refused client certificate can surface at connect, at opening the
+/// stream or at the first read, depending on timing.
+pub const HANDSHAKE_HINT: &str = "if this is a TLS or certificate error, the peer has not registered this node's fingerprint (compare `unseen id` here with `unseen peer list` there)";
+
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -80,9 +85,7 @@ pub enum JobError {
     Closed,
     /// The connection closed under the job. A peer that has not registered
     /// our certificate closes it with a TLS error right after the handshake.
-    #[error(
-        "the connection was closed: {0}; if this is a TLS or certificate error, the peer has not registered this node's fingerprint (compare `unseen id` here with `unseen peer list` there)"
-    )]
+    #[error("the connection was closed: {0}; {HANDSHAKE_HINT}")]
     ConnectionClosed(String),
     /// Writing the output failed.
     #[error("{0}")]

@@ -329,9 +329,7 @@ impl Node {
 }
 
 fn handshake_hint(error: &str) -> String {
-    format!(
-        "{error} (if this is a TLS error, check that each node registered the other with the fingerprint `unseen id` prints)"
-    )
+    format!("{error}; {}", crate::job::HANDSHAKE_HINT)
 }
 
 fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {
