@@ -104,6 +104,28 @@ impl Drop for Served {
     }
 }
 
+/// Registers alice and bob as each other's peers; returns alice's fingerprint.
+fn introduce(alice: &Path, alice_node: &Served, bob: &Path, bob_node: &Served) -> String {
+    let (alice_fp, bob_fp) = (fingerprint(alice), fingerprint(bob));
+    let peer = |dir: &Path, name: &str, node: &Served, fp: &str| {
+        ok(
+            dir,
+            &[
+                "peer",
+                "add",
+                name,
+                "--addr",
+                &node.addr,
+                "--fingerprint",
+                fp,
+            ],
+        );
+    };
+    peer(alice, "bob", bob_node, &bob_fp);
+    peer(bob, "alice", alice_node, &alice_fp);
+    alice_fp
+}
+
 fn init(root: &Path, name: &str) -> PathBuf {
     let dir = root.join(name);
     let out = Command::new(UNSEEN)
@@ -213,31 +235,7 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
 
     let alice_node = Served::start(&alice);
     let bob_node = Served::start(&bob);
-    let (alice_fp, bob_fp) = (fingerprint(&alice), fingerprint(&bob));
-    ok(
-        &alice,
-        &[
-            "peer",
-            "add",
-            "bob",
-            "--addr",
-            &bob_node.addr,
-            "--fingerprint",
-            &bob_fp,
-        ],
-    );
-    ok(
-        &bob,
-        &[
-            "peer",
-            "add",
-            "alice",
-            "--addr",
-            &alice_node.addr,
-            "--fingerprint",
-            &alice_fp,
-        ],
-    );
+    let alice_fp = introduce(&alice, &alice_node, &bob, &bob_node);
     let purpose = "loyalty overlap study";
     let grant = [
         "--protocols",
@@ -516,31 +514,7 @@ fn a_node_killed_mid_job_loses_nothing() {
     add(&bob, "clients", &bob_csv);
     let alice_node = Served::start(&alice);
     let mut bob_node = Served::start(&bob);
-    let (alice_fp, bob_fp) = (fingerprint(&alice), fingerprint(&bob));
-    ok(
-        &alice,
-        &[
-            "peer",
-            "add",
-            "bob",
-            "--addr",
-            &bob_node.addr,
-            "--fingerprint",
-            &bob_fp,
-        ],
-    );
-    ok(
-        &bob,
-        &[
-            "peer",
-            "add",
-            "alice",
-            "--addr",
-            &alice_node.addr,
-            "--fingerprint",
-            &alice_fp,
-        ],
-    );
+    introduce(&alice, &alice_node, &bob, &bob_node);
     let purpose = "crash drill";
     let grant = [
         "--protocols",
