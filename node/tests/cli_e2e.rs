@@ -236,6 +236,11 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
     let alice_node = Served::start(&alice);
     let bob_node = Served::start(&bob);
     let alice_fp = introduce(&alice, &alice_node, &bob, &bob_node);
+    let status = ok(&alice, &["status"]);
+    assert!(
+        status.contains("node alice is serving") && status.contains(&alice_node.addr),
+        "{status}"
+    );
     let purpose = "loyalty overlap study";
     let grant = [
         "--protocols",
@@ -477,6 +482,9 @@ fn cli_errors_name_the_input_and_the_fix() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unseen serve"));
+    let out = unseen(&node, &["status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not serving"));
     let again = Command::new(UNSEEN)
         .arg("init")
         .arg(&node)

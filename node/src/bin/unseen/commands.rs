@@ -60,6 +60,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Dataset(command) => dataset(&dir, command),
         Command::Serve { node_dir } => serve(node_dir.as_deref().unwrap_or(&dir)),
         Command::Run(command) => run_job(&dir, command),
+        Command::Status => status(&dir),
         Command::Jobs { json } => jobs(&dir, json),
         Command::Grant(command) => grant(&dir, command),
         Command::Quota { json } => quota(&dir, json),
@@ -280,6 +281,18 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         ControlResponse::Pong { .. } => {
             bail!("the node answered a different request; is it the same unseen version?")
         }
+    }
+}
+
+fn status(dir: &Path) -> Result<()> {
+    NodeConfig::load(dir)?;
+    let socket = NodePaths::new(dir).control_socket();
+    match runtime()?.block_on(control::request(dir, &socket, &ControlRequest::Ping))? {
+        ControlResponse::Pong { name, listen } => {
+            println!("node {name} is serving; peers reach it at {listen}");
+            Ok(())
+        }
+        other => bail!("the node answered {other:?}; is it the same unseen version?"),
     }
 }
 

@@ -55,6 +55,8 @@ enum Command {
         /// The node directory (overrides --dir).
         node_dir: Option<PathBuf>,
     },
+    /// Say whether the node is serving, and where.
+    Status,
     /// Ask the serving node to run a job.
     #[command(subcommand)]
     Run(RunCommand),
