@@ -5,13 +5,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
+use support::raw_peer::{RawPeer, framed};
 use support::{Job, TestNode, general, ids, pair, run};
-use unseen::node::config::{NodeConfig, NodePaths};
-use unseen::node::identity::Identity;
 use unseen::node::store::{Outcome, Role};
-use unseen::node::transport::{self, frame, tls};
 use unseen::node::wire::{self, PeerMessage};
 
 fn plain_intersection(a: &[String], b: &[String]) -> BTreeSet<String> {
@@ -131,60 +128,6 @@ async fn unregistered_certificates_are_refused_in_the_handshake() {
     let report = run(&bob, Job::psi_ca("alice")).await.expect("job");
     assert_eq!(report.intersection_size, Some(set.len() as u64));
     support::stop_all(&mut [&mut alice, &mut mallory, &mut bob]).await;
-}
-
-/// A registered peer that writes raw frames.
-struct RawPeer {
-    connection: quinn::Connection,
-    _endpoint: quinn::Endpoint,
-}
-
-impl RawPeer {
-    async fn connect(root: &Path, server: &TestNode) -> Self {
-        let raw = TestNode::create(root, "raw", |_| {});
-        let identity = Identity::load(&NodePaths::new(&raw.dir)).expect("identity");
-        server
-            .store()
-            .add_peer("raw", "127.0.0.1:9", identity.fingerprint())
-            .expect("register raw");
-        let config = NodeConfig::load(&raw.dir).expect("config");
-        let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
-        let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        let connection = endpoint
-            .connect_with(
-                client,
-                server.addr.parse().expect("addr"),
-                transport::SERVER_NAME,
-            )
-            .expect("connect")
-            .await
-            .expect("handshake");
-        Self {
-            connection,
-            _endpoint: endpoint,
-        }
-    }
-
-    /// Sends raw bytes on a new stream and returns the node's first answer.
-    async fn exchange(&self, bytes: &[u8]) -> PeerMessage {
-        let (mut send, mut recv) = self.connection.open_bi().await.expect("stream");
-        send.write_all(bytes).await.expect("write");
-        let answer = tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            frame::read_frame(&mut recv, 1 << 20),
-        )
-        .await
-        .expect("answer in time")
-        .expect("frame")
-        .expect("not end of stream");
-        wire::decode(&answer).expect("decodable answer")
-    }
-}
-
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
-    bytes.extend_from_slice(payload);
-    bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
