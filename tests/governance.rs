@@ -8,6 +8,7 @@ mod support;
 use support::{Job, TestNode, general, ids, pair, run};
 use unseen::node::audit::{self, AuditEvent};
 use unseen::node::clock::rfc3339;
+use unseen::node::grant::GrantedProtocol;
 use unseen::node::policy::{DataPolicy, Grade, LegalBasis};
 use unseen::node::store::Outcome;
 
@@ -157,10 +158,22 @@ async fn important_data_is_refused_to_psi_but_serves_psi_ca() {
             ..general()
         },
     );
+    // Important data answers an aggregate only with noise (an exact count
+    // would let a peer difference two jobs into a membership answer).
+    let err = run(&alice, Job::psi_ca("bob"))
+        .await
+        .expect_err("an exact aggregate of important data");
+    assert!(err.contains("only with noise"), "{err}");
+    bob.grant("alice", "customers", |g| {
+        g.protocols = vec![GrantedProtocol::PsiCa];
+        g.quota.epsilon_per_job_micros = Some(1_000_000);
+        g.quota.epsilon_budget_micros = Some(2_000_000);
+    });
     let report = run(&alice, Job::psi_ca("bob"))
         .await
-        .expect("aggregate allowed");
-    assert_eq!(report.intersection_size, Some(30));
+        .expect("a noisy aggregate is allowed");
+    assert!(report.noise.is_some(), "{report:?}");
+    assert!(report.intersection_size.is_some());
     support::stop_all(&mut [&mut alice, &mut bob]).await;
 }
 
@@ -434,6 +447,7 @@ async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() 
     let truth = 200i64;
     // ε = 0.1 per release (σ ≈ 14), a budget of five releases.
     let grant = bob.grant("alice", "customers", |g| {
+        g.protocols = vec![GrantedProtocol::PsiCa];
         g.quota.epsilon_per_job_micros = Some(100_000);
         g.quota.epsilon_budget_micros = Some(500_000);
         g.quota.delta_per_job_nanos = Some(1);
@@ -478,10 +492,17 @@ async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() 
         .find(|(g, _)| g.id == grant)
         .expect("grant");
     assert_eq!(usage.epsilon_micros, 500_000);
-    // PSI (membership) gets no noise, so this grant's epsilon is not spent on it.
-    let psi = run(&alice, Job::psi("bob")).await.expect("psi");
-    assert_eq!(psi.intersection_size, Some(truth as u64));
-    assert!(psi.noise.is_none());
+    // A budget that membership could bypass binds nothing: a grant that
+    // sets epsilon and also allows psi admits no job at all.
+    bob.grant("alice", "customers", |g| {
+        g.protocols = vec![GrantedProtocol::Psi, GrantedProtocol::PsiCa];
+        g.quota.epsilon_per_job_micros = Some(100_000);
+        g.quota.epsilon_budget_micros = Some(500_000);
+    });
+    let err = run(&alice, Job::psi("bob"))
+        .await
+        .expect_err("membership under a budgeted grant");
+    assert!(err.contains("grant is invalid"), "{err}");
     let mechanisms: Vec<String> = bob
         .store()
         .audit_entries()
@@ -493,7 +514,7 @@ async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() 
             _ => None,
         })
         .collect();
-    assert_eq!(mechanisms.len(), 6);
+    assert_eq!(mechanisms.len(), 5);
     assert_eq!(
         mechanisms
             .iter()

@@ -18,6 +18,7 @@ use crate::identity::{Fingerprint, Identity, verify_signature};
 use crate::manifest::JobManifest;
 use crate::policy::DataPolicy;
 use crate::store::Role;
+use crate::wire::ReleaseTerms;
 
 const HASH_CONTEXT: &[u8] = b"unseen/audit/v1";
 const SIGNATURE_CONTEXT: &[u8] = b"unseen/audit-entry/v1";
@@ -135,8 +136,12 @@ pub enum AuditEvent {
         manifest: JobManifest,
         /// The requester's signature, hex.
         requester_signature: String,
+        /// The set size the requester signed for.
+        requester_set_size: u64,
         /// The responder's grant.
         responder_grant: String,
+        /// The release terms the responder signed for.
+        terms: ReleaseTerms,
         /// The responder's countersignature, hex.
         responder_signature: String,
         /// The other node's certificate (DER, hex), so the signatures can be
@@ -367,7 +372,9 @@ fn verify_manifest(
         job_id,
         manifest,
         requester_signature,
+        requester_set_size,
         responder_grant,
+        terms,
         responder_signature,
         peer_certificate,
     } = &entry.event
@@ -397,6 +404,7 @@ fn verify_manifest(
     manifest
         .verify_request(
             requester_cert,
+            *requester_set_size,
             &hex::decode(requester_signature).unwrap_or_default(),
         )
         .map_err(|_| bad("requester"))?;
@@ -404,6 +412,7 @@ fn verify_manifest(
         .verify_acceptance(
             responder_cert,
             responder_grant,
+            terms,
             &hex::decode(responder_signature).unwrap_or_default(),
         )
         .map_err(|_| bad("responder"))?;

@@ -16,18 +16,15 @@ use unseen_protocol::JobId;
 use unseen_protocol::dp;
 use unseen_protocol::ecdh_psi::Padding;
 
-/// Delta per noisy release when a grant names none: one in a billion.
-pub const DEFAULT_DELTA_NANOS: u64 = 1;
-
+use crate::admission::{self, Admission, DataCheck, Decision};
+pub use crate::admission::{DEFAULT_DELTA_NANOS, Refusal};
 use crate::audit::{AuditEvent, Release};
-use crate::clock::rfc3339;
 use crate::dataset::LoadedDataset;
 use crate::error::NodeError;
-use crate::grant::{Charge, Grant, GrantRefusal, GrantedProtocol};
+use crate::grant::Grant;
 use crate::identity::{Fingerprint, Identity};
 use crate::manifest::{JobManifest, Party};
-use crate::policy::{self, Reveals, Violation};
-use crate::store::{JobEnd, JobRecord, Outcome, Peer, Role, Store, Tx};
+use crate::store::{AdmissionRequest, DatasetRecord, JobEnd, Peer, Role, Store};
 use crate::wire::{JobAcceptance, JobRequest, NoiseTerms, ProtocolRequest, ReleaseTerms};
 
 /// A job that passed the boundary, was charged, and is recorded as running.
@@ -70,39 +67,6 @@ impl Accepted {
     }
 }
 
-/// A refused job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// What the peer is told: nothing about our data.
-    pub public_reason: String,
-    /// What our own operator is told, with the fix.
-    pub local_reason: String,
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.local_reason)
-    }
-}
-
-impl From<Violation> for Refusal {
-    fn from(v: Violation) -> Self {
-        Self {
-            public_reason: v.public_reason().into(),
-            local_reason: v.to_string(),
-        }
-    }
-}
-
-impl From<GrantRefusal> for Refusal {
-    fn from(g: GrantRefusal) -> Self {
-        Self {
-            public_reason: g.public_reason().into(),
-            local_reason: g.to_string(),
-        }
-    }
-}
-
 /// The store failing mid-decision; the job is refused and nothing is charged.
 impl From<NodeError> for Refusal {
     fn from(e: NodeError) -> Self {
@@ -114,10 +78,7 @@ impl From<NodeError> for Refusal {
 }
 
 fn refuse(public: &str, local: String) -> Refusal {
-    Refusal {
-        public_reason: public.into(),
-        local_reason: local,
-    }
+    Refusal::new(public, local)
 }
 
 /// A job this node's operator asks for.
@@ -146,12 +107,6 @@ pub struct Boundary {
     max_peer_set_size: u64,
 }
 
-/// What the transaction decided; a refusal is committed too (it is recorded).
-enum Decision<T> {
-    Accept(T),
-    Refuse(Refusal),
-}
-
 impl Boundary {
     /// A boundary over the node's store, signing with its identity.
     pub fn new(
@@ -169,53 +124,48 @@ impl Boundary {
     }
 
     /// Decides a job our operator asks for (we are the requester). On
-    /// acceptance returns the job and the signed request to send.
+    /// acceptance returns the job and the signed request to send. Blocks on
+    /// SQLite and on reading the dataset: call it off the async runtime.
     pub fn admit_outgoing(&self, job: OutgoingJob) -> Result<(Accepted, JobRequest), Refusal> {
         let job_id = job
             .retry
             .unwrap_or_else(|| JobId::random(&mut rand_core::OsRng));
-        let decision = self.store.write(|tx| {
-            let Some(peer) = tx.peer(&job.peer)? else {
-                let refusal = refuse(
-                    "",
-                    format!(
-                        "no peer named {:?}; register it with `unseen peer add {} --addr HOST:PORT --fingerprint FP`",
-                        job.peer, job.peer
-                    ),
-                );
-                let unknown = Peer {
-                    name: job.peer.clone(),
-                    addr: String::new(),
-                    fingerprint: String::new(),
-                    added_at: String::new(),
-                };
-                let manifest = self.manifest(job_id, &unknown, &job, "");
-                self.record_refusal(tx, Role::Requester, &unknown, &manifest, &refusal)?;
-                return Ok(Decision::Refuse(refusal));
+        let Some(peer) = self.store.peer(&job.peer)? else {
+            let unknown = Peer {
+                name: job.peer.clone(),
+                addr: String::new(),
+                fingerprint: String::new(),
+                added_at: String::new(),
             };
-            let manifest = self.manifest(job_id, &peer, &job, "");
-            match self.decide(tx, Role::Requester, &peer, &manifest, None)? {
-                Decision::Refuse(refusal) => {
-                    self.record_refusal(tx, Role::Requester, &peer, &manifest, &refusal)?;
-                    Ok(Decision::Refuse(refusal))
-                }
-                Decision::Accept(mut accepted) => {
-                    accepted.manifest.requester_grant = accepted.grant.id.clone();
-                    Ok(Decision::Accept(accepted))
-                }
-            }
-        });
-        let accepted = decided(decision)?;
+            let refusal = refuse(
+                "",
+                format!(
+                    "no peer named {:?}; register it with `unseen peer add {} --addr HOST:PORT --fingerprint FP`",
+                    job.peer, job.peer
+                ),
+            );
+            let manifest = self.manifest(job_id, &unknown, &job, "");
+            self.record_refusal(Role::Requester, &unknown, &manifest, None, &refusal)?;
+            return Err(refusal);
+        };
+        let manifest = self.manifest(job_id, &peer, &job, "");
+        let request = self.request(Role::Requester, &peer, &manifest, None);
+        let (admission, data, ()) = self.admit(request, |_, _| Ok(((), Vec::new())))?;
+        let mut accepted =
+            self.accepted(job_id, Role::Requester, &peer, &manifest, admission, data);
+        accepted.manifest.requester_grant = accepted.grant.id.clone();
+        let set_size = accepted.data.ids().len() as u64;
         let request = JobRequest {
-            requester_signature: accepted.manifest.sign_request(&self.identity),
-            requester_set_size: accepted.data.ids().len() as u64,
+            requester_signature: accepted.manifest.sign_request(&self.identity, set_size),
+            requester_set_size: set_size,
             manifest: accepted.manifest.clone(),
         };
         Ok((accepted, request))
     }
 
     /// Decides a job `peer` asks of us (we are the responder). `peer_cert`
-    /// is the certificate the peer presented in the TLS handshake.
+    /// is the certificate the peer presented in the TLS handshake. Blocks on
+    /// SQLite and on reading the dataset: call it off the async runtime.
     pub fn admit_incoming(
         &self,
         peer: &Peer,
@@ -229,58 +179,168 @@ impl Boundary {
                 "peer sent a malformed job id".into(),
             ));
         };
-        let decision = self.store.write(|tx| {
-            if let Err(refusal) = self.check_manifest(peer_cert, request) {
-                self.record_refusal(tx, Role::Responder, peer, manifest, &refusal)?;
-                return Ok(Decision::Refuse(refusal));
-            }
-            match self.decide(
-                tx,
-                Role::Responder,
-                peer,
-                manifest,
-                Some(request.requester_set_size),
-            )? {
-                Decision::Refuse(refusal) => {
-                    self.record_refusal(tx, Role::Responder, peer, manifest, &refusal)?;
-                    Ok(Decision::Refuse(refusal))
-                }
-                Decision::Accept(mut accepted) => {
-                    // An invalid noise setting rolls the whole admission
-                    // back: nothing is charged, and the peer is told the node
-                    // could not decide.
-                    let drawn =
-                        self.draw_noise(&accepted)
-                            .map_err(|refusal| NodeError::Config {
-                                path: format!("grant {}", accepted.grant.id).into(),
-                                message: refusal.local_reason,
-                            })?;
-                    let noise = drawn.map(|(terms, padding)| {
-                        accepted.padding = padding;
-                        terms
-                    });
-                    let acceptance = JobAcceptance {
-                        responder_signature: manifest
-                            .sign_acceptance(&self.identity, &accepted.grant.id),
-                        responder_grant: accepted.grant.id.clone(),
-                        terms: ReleaseTerms {
-                            min_group_size: accepted.min_group_size,
-                            noise,
-                        },
-                    };
-                    tx.audit(AuditEvent::JobAgreed {
-                        job_id: job_id.to_string(),
-                        manifest: manifest.clone(),
-                        requester_signature: hex::encode(&request.requester_signature),
-                        responder_grant: acceptance.responder_grant.clone(),
-                        responder_signature: hex::encode(&acceptance.responder_signature),
-                        peer_certificate: hex::encode(peer_cert.as_ref()),
+        let size = Some(request.requester_set_size);
+        if let Err(refusal) = self.check_manifest(peer_cert, request) {
+            self.record_refusal(Role::Responder, peer, manifest, size, &refusal)?;
+            return Err(refusal);
+        }
+        let admission_request = self.request(Role::Responder, peer, manifest, size);
+        let (admission, data, (acceptance, padding)) =
+            self.admit(admission_request, |admission, _| {
+                let drawn = self
+                    .draw_noise(admission)
+                    .map_err(|refusal| NodeError::Config {
+                        path: format!("grant {}", admission.grant.id).into(),
+                        message: refusal.local_reason,
                     })?;
-                    Ok(Decision::Accept((accepted, acceptance)))
+                let (noise, padding) = match drawn {
+                    Some((terms, padding)) => (Some(terms), padding),
+                    None => (None, Padding::None),
+                };
+                let terms = ReleaseTerms {
+                    min_group_size: admission.policy.min_group_size,
+                    noise,
+                };
+                let acceptance = JobAcceptance {
+                    responder_signature: manifest.sign_acceptance(
+                        &self.identity,
+                        &admission.grant.id,
+                        &terms,
+                    ),
+                    responder_grant: admission.grant.id.clone(),
+                    terms,
+                };
+                let agreed = AuditEvent::JobAgreed {
+                    job_id: job_id.to_string(),
+                    manifest: manifest.clone(),
+                    requester_signature: hex::encode(&request.requester_signature),
+                    requester_set_size: request.requester_set_size,
+                    responder_grant: acceptance.responder_grant.clone(),
+                    terms,
+                    responder_signature: hex::encode(&acceptance.responder_signature),
+                    peer_certificate: hex::encode(peer_cert.as_ref()),
+                };
+                Ok(((acceptance, padding), vec![agreed]))
+            })?;
+        let mut accepted = self.accepted(job_id, Role::Responder, peer, manifest, admission, data);
+        accepted.padding = padding;
+        Ok((accepted, acceptance))
+    }
+
+    fn request<'a>(
+        &self,
+        role: Role,
+        peer: &'a Peer,
+        manifest: &'a JobManifest,
+        requester_set_size: Option<u64>,
+    ) -> AdmissionRequest<'a> {
+        AdmissionRequest {
+            role,
+            peer,
+            manifest,
+            requester_set_size,
+            node_max_peer_set_size: self.max_peer_set_size,
+            data: DataCheck::NotLoaded,
+        }
+    }
+
+    /// Admission in three steps: the rules on a snapshot (a refused job reads
+    /// no file), the data read outside any transaction, then the rules again
+    /// on a fresh snapshot with the records written in one transaction, so
+    /// concurrent jobs never overspend a quota. `agree` runs inside that last
+    /// transaction on acceptance and returns audit entries to add.
+    fn admit<T>(
+        &self,
+        request: AdmissionRequest<'_>,
+        agree: impl FnOnce(&Admission, &LoadedDataset) -> Result<(T, Vec<AuditEvent>), NodeError>,
+    ) -> Result<(Admission, Arc<LoadedDataset>, T), Refusal> {
+        let first = self.store.write(|tx| {
+            let snapshot = tx.admission_snapshot(request.clone())?;
+            let (decision, records) = admission::decide(&snapshot);
+            if let Decision::Refuse(_) = decision {
+                tx.apply(&records)?;
+            }
+            Ok::<_, NodeError>((decision, snapshot.dataset))
+        })?;
+        let registered = match first {
+            (Decision::Refuse(refusal), _) => return Err(refusal),
+            (Decision::LoadData, Some(dataset)) => dataset,
+            _ => return Err(internal("admission accepted a job before reading its data")),
+        };
+        let loaded = load(&registered).map(Arc::new);
+        let outcome = self.store.write(|tx| {
+            let mut snapshot = tx.admission_snapshot(request)?;
+            snapshot.data = match (&loaded, &snapshot.dataset) {
+                (Err(reason), _) => DataCheck::Unavailable(reason.clone()),
+                (Ok(_), Some(now)) if now.summary.sha256 == registered.summary.sha256 => {
+                    DataCheck::Loaded
                 }
+                (Ok(_), _) => DataCheck::Unavailable(format!(
+                    "dataset {:?} was registered again while the job was admitted; run the job again",
+                    registered.name
+                )),
+            };
+            let (decision, mut records) = admission::decide(&snapshot);
+            match (decision, &loaded) {
+                (Decision::Accept(admission), Ok(data)) => {
+                    let (extra, events) = agree(&admission, data)?;
+                    records.audit.extend(events);
+                    tx.apply(&records)?;
+                    Ok(Ok((*admission, data.clone(), extra)))
+                }
+                (Decision::Refuse(refusal), _) => {
+                    tx.apply(&records)?;
+                    Ok(Err(refusal))
+                }
+                _ => Err(NodeError::Config {
+                    path: "node.db".into(),
+                    message: "admission asked to read data it had read".into(),
+                }),
             }
         });
-        decided(decision)
+        outcome?
+    }
+
+    fn accepted(
+        &self,
+        job_id: JobId,
+        role: Role,
+        peer: &Peer,
+        manifest: &JobManifest,
+        admission: Admission,
+        data: Arc<LoadedDataset>,
+    ) -> Accepted {
+        Accepted {
+            job_id,
+            role,
+            peer: peer.clone(),
+            manifest: manifest.clone(),
+            min_group_size: admission.policy.min_group_size,
+            grant: admission.grant,
+            data,
+            max_peer_set_size: admission.max_peer_set_size,
+            min_peer_set_size: admission.min_peer_set_size,
+            padding: Padding::None,
+            started: Instant::now(),
+            _only_the_boundary_makes_these: (),
+        }
+    }
+
+    /// Records a refusal decided before the rules ran (an unknown peer, a
+    /// bad signature).
+    fn record_refusal(
+        &self,
+        role: Role,
+        peer: &Peer,
+        manifest: &JobManifest,
+        requester_set_size: Option<u64>,
+        refusal: &Refusal,
+    ) -> Result<(), NodeError> {
+        self.store.write(|tx| {
+            let snapshot =
+                tx.admission_snapshot(self.request(role, peer, manifest, requester_set_size))?;
+            tx.apply(&admission::refusal_records(&snapshot, refusal))
+        })
     }
 
     /// Records the responder's countersignature on our request, after
@@ -303,6 +363,7 @@ impl Boundary {
             .verify_acceptance(
                 peer_cert,
                 &acceptance.responder_grant,
+                &acceptance.terms,
                 &acceptance.responder_signature,
             )
             .map_err(|e| {
@@ -315,7 +376,9 @@ impl Boundary {
             job_id: accepted.job_id.to_string(),
             manifest: accepted.manifest.clone(),
             requester_signature: hex::encode(&request.requester_signature),
+            requester_set_size: request.requester_set_size,
             responder_grant: acceptance.responder_grant.clone(),
+            terms: acceptance.terms,
             responder_signature: hex::encode(&acceptance.responder_signature),
             peer_certificate: hex::encode(peer_cert.as_ref()),
         })?;
@@ -324,15 +387,11 @@ impl Boundary {
 
     /// Draws the padding for a noisy count, if the grant asks for noise and
     /// the protocol releases an aggregate of our data.
-    fn draw_noise(&self, accepted: &Accepted) -> Result<Option<(NoiseTerms, Padding)>, Refusal> {
-        let quota = &accepted.grant.quota;
-        let reveals = policy::disclosure(accepted.protocol()).of(accepted.role);
-        let Some(epsilon_micros) = quota.epsilon_per_job_micros else {
+    fn draw_noise(&self, admission: &Admission) -> Result<Option<(NoiseTerms, Padding)>, Refusal> {
+        let quota = &admission.grant.quota;
+        let Some(epsilon_micros) = quota.epsilon_per_job_micros.filter(|_| admission.noise) else {
             return Ok(None);
         };
-        if reveals != Reveals::Aggregate {
-            return Ok(None);
-        }
         let delta_nanos = quota
             .delta_per_job_nanos
             .unwrap_or(DEFAULT_DELTA_NANOS)
@@ -402,265 +461,19 @@ impl Boundary {
             ));
         }
         manifest
-            .verify_request(peer_cert, &request.requester_signature)
+            .verify_request(
+                peer_cert,
+                request.requester_set_size,
+                &request.requester_signature,
+            )
             .map_err(|e| refuse("the manifest signature is invalid", e.to_string()))
     }
 
-    /// The rules, in order. Runs inside the admission transaction.
-    fn decide(
-        &self,
-        tx: &Tx<'_>,
-        role: Role,
-        peer: &Peer,
-        manifest: &JobManifest,
-        peer_set_size: Option<u64>,
-    ) -> Result<Decision<Accepted>, NodeError> {
-        let (local_dataset, peer_dataset) = match role {
-            Role::Requester => (&manifest.requester_dataset, &manifest.responder_dataset),
-            Role::Responder => (&manifest.responder_dataset, &manifest.requester_dataset),
-        };
-        let job_id = manifest.job_id.clone();
-        // A job id runs once; only a failed or interrupted job may be retried,
-        // and a retry reuses its charge.
-        let previous = tx.job(&job_id, role)?;
-        if let Some(previous) = &previous
-            && (!matches!(previous.outcome, Outcome::Failed | Outcome::Interrupted)
-                || previous.peer != peer.name
-                || previous.protocol != manifest.protocol.name()
-                || previous.local_dataset != *local_dataset)
-        {
-            return Ok(Decision::Refuse(refuse(
-                "this job id was already used; start a new job",
-                format!(
-                    "job {job_id} already ran ({}); only a failed or interrupted job with the same peer, protocol and dataset can be retried",
-                    previous.outcome.as_str()
-                ),
-            )));
-        }
-        let unavailable = |local_reason: String| {
-            Decision::Refuse(refuse(
-                &format!("dataset {local_dataset:?} is not available for this job"),
-                local_reason,
-            ))
-        };
-        let Some(record) = tx.dataset(local_dataset)? else {
-            let hint = match role {
-                Role::Requester => {
-                    "register it with `unseen dataset add NAME FILE --id-column COL --grade GRADE`"
-                }
-                Role::Responder => "the peer asked for a dataset this node has not registered",
-            };
-            return Ok(unavailable(format!(
-                "no dataset named {local_dataset:?}; {hint}"
-            )));
-        };
-        let Some(policy) = record.policy.clone() else {
-            return Ok(unavailable(format!(
-                "dataset {local_dataset:?} has no grade; register it again with `unseen dataset add ... --grade GRADE`"
-            )));
-        };
-        let reveals = policy::disclosure(manifest.protocol).of(role);
-        let grant = match self.find_grant(tx, peer, local_dataset, manifest) {
-            Ok(grant) => grant,
-            Err(refusal) => return Ok(Decision::Refuse(refusal)),
-        };
-        let noise = reveals == Reveals::Aggregate && grant.quota.epsilon_per_job_micros.is_some();
-        if let Err(violation) = policy::check_use(&policy, reveals, noise) {
-            return Ok(Decision::Refuse(violation.into()));
-        }
-        if let Some(size) = peer_set_size
-            && !policy::may_release(size, policy.min_group_size)
-        {
-            // Any result would be computed over fewer than k of our records.
-            return Ok(Decision::Refuse(refuse(
-                "the requester's set is below the data owner's minimum group size",
-                format!(
-                    "the peer brings {size} ids, below this dataset's minimum group size {}; no result could be released",
-                    policy.min_group_size
-                ),
-            )));
-        }
-        let data = match LoadedDataset::load(
-            &record.summary.path,
-            &record.summary.id_column,
-            &record.summary.sha256,
-        ) {
-            Ok(data) => data,
-            Err(e) => return Ok(unavailable(e.to_string())),
-        };
-        let charge = Charge {
-            rows: data.ids().len() as u64,
-            epsilon_micros: if noise {
-                grant.quota.epsilon_per_job_micros.unwrap_or(0)
-            } else {
-                0
-            },
-            delta_nanos: if noise {
-                grant
-                    .quota
-                    .delta_per_job_nanos
-                    .unwrap_or(DEFAULT_DELTA_NANOS)
-                    .max(1)
-            } else {
-                0
-            },
-        };
-        let already_charged = tx.charged(&job_id, &grant.id)?;
-        if !already_charged {
-            let usage = tx.usage(&grant)?;
-            if let Err(refusal) = grant.check_quota(&usage, &charge, peer_set_size) {
-                return Ok(Decision::Refuse(refusal.into()));
-            }
-            tx.charge(&job_id, &grant.id, &charge)?;
-        }
-        let record = JobRecord {
-            id: job_id.clone(),
-            role,
-            peer: peer.name.clone(),
-            protocol: manifest.protocol.name().into(),
-            local_dataset: local_dataset.clone(),
-            peer_dataset: peer_dataset.clone(),
-            local_set_size: Some(charge.rows),
-            peer_set_size: None,
-            bytes_sent: 0,
-            bytes_received: 0,
-            started_at: rfc3339(tx.now()),
-            duration_ms: None,
-            outcome: Outcome::Running,
-            detail: None,
-            result: None,
-            purpose: Some(manifest.purpose.clone()),
-            grant_id: Some(grant.id.clone()),
-            attempts: 1,
-            data_messages_sent: 0,
-            data_messages_received: 0,
-        };
-        match previous {
-            Some(_) => tx.restart_job(&record)?,
-            None => tx.insert_job(&record)?,
-        }
-        tx.audit(AuditEvent::JobRequested {
-            job_id: job_id.clone(),
-            role,
-            peer: peer.name.clone(),
-            manifest: manifest.clone(),
-        })?;
-        tx.audit(AuditEvent::JobAdmitted {
-            job_id: job_id.clone(),
-            role,
-            grant_id: grant.id.clone(),
-            charge,
-            newly_charged: !already_charged,
-        })?;
-        let max_grant = grant.quota.max_set_size.unwrap_or(u64::MAX);
-        let (max_peer_set_size, min_peer_set_size) = match peer_set_size {
-            // The requester must bring exactly the set it announced.
-            Some(size) => (size, size),
-            None => (self.max_peer_set_size.min(max_grant), 0),
-        };
-        Ok(Decision::Accept(Accepted {
-            job_id: JobId::parse(&job_id).unwrap_or(JobId([0; 16])),
-            role,
-            peer: peer.clone(),
-            manifest: manifest.clone(),
-            min_group_size: policy.min_group_size,
-            grant,
-            data: Arc::new(data),
-            max_peer_set_size,
-            min_peer_set_size,
-            padding: Padding::None,
-            started: Instant::now(),
-            _only_the_boundary_makes_these: (),
-        }))
-    }
-
-    /// The newest live grant covering the job, or the reason none does.
-    fn find_grant(
-        &self,
-        tx: &Tx<'_>,
-        peer: &Peer,
-        dataset: &str,
-        manifest: &JobManifest,
-    ) -> Result<Grant, Refusal> {
-        let grants = tx.grants_for(&peer.name, dataset)?;
-        let now = tx.now();
-        let protocol = GrantedProtocol::of(manifest.protocol);
-        let mut first_refusal = None;
-        for grant in grants {
-            match grant
-                .check_live(now)
-                .and_then(|()| grant.check_scope(protocol, &manifest.purpose))
-            {
-                Ok(()) => return Ok(grant),
-                Err(refusal) => {
-                    first_refusal.get_or_insert(refusal);
-                }
-            }
-        }
-        Err(first_refusal
-            .unwrap_or(GrantRefusal::NoGrant {
-                peer: peer.name.clone(),
-                dataset: dataset.into(),
-            })
-            .into())
-    }
-
-    fn record_refusal(
-        &self,
-        tx: &Tx<'_>,
-        role: Role,
-        peer: &Peer,
-        manifest: &JobManifest,
-        refusal: &Refusal,
-    ) -> Result<(), NodeError> {
-        let (local_dataset, peer_dataset) = match role {
-            Role::Requester => (&manifest.requester_dataset, &manifest.responder_dataset),
-            Role::Responder => (&manifest.responder_dataset, &manifest.requester_dataset),
-        };
-        let record = JobRecord {
-            id: manifest.job_id.clone(),
-            role,
-            peer: peer.name.clone(),
-            protocol: manifest.protocol.name().into(),
-            local_dataset: local_dataset.clone(),
-            peer_dataset: peer_dataset.clone(),
-            local_set_size: None,
-            peer_set_size: None,
-            bytes_sent: 0,
-            bytes_received: 0,
-            started_at: rfc3339(tx.now()),
-            duration_ms: Some(0),
-            outcome: Outcome::Refused,
-            detail: Some(refusal.local_reason.clone()),
-            result: None,
-            purpose: Some(manifest.purpose.clone()),
-            grant_id: None,
-            attempts: 1,
-            data_messages_sent: 0,
-            data_messages_received: 0,
-        };
-        // A refused replay keeps the original record; the audit log still
-        // records the attempt.
-        if tx.job(&record.id, role)?.is_none() {
-            tx.insert_job(&record)?;
-        }
-        tx.audit(AuditEvent::JobRequested {
-            job_id: record.id.clone(),
-            role,
-            peer: peer.name.clone(),
-            manifest: manifest.clone(),
-        })?;
-        tx.audit(AuditEvent::JobRefused {
-            job_id: record.id,
-            role,
-            reason: refusal.local_reason.clone(),
-            refunded: false,
-        })
-    }
-
-    /// Records that the peer refused a job we had admitted. Nothing but the
-    /// request left this node, so the charge is given back.
+    /// Records that the peer refused a job we had admitted. The charge is
+    /// given back only on this node's own evidence that no data-bearing
+    /// message left it, whatever the peer claims.
     pub fn refused_by_peer(&self, accepted: &Accepted, reason: &str, end: &JobEnd) {
+        let refund = end.data_messages_sent == 0;
         self.finish(
             accepted,
             end,
@@ -668,9 +481,9 @@ impl Boundary {
                 job_id: accepted.job_id.to_string(),
                 role: accepted.role,
                 reason: format!("refused by the peer: {reason}"),
-                refunded: true,
+                refunded: refund,
             },
-            true,
+            refund,
         );
     }
 
@@ -721,9 +534,19 @@ impl Boundary {
     }
 }
 
-fn decided<T>(decision: Result<Decision<T>, NodeError>) -> Result<T, Refusal> {
-    match decision? {
-        Decision::Accept(value) => Ok(value),
-        Decision::Refuse(refusal) => Err(refusal),
-    }
+/// Reads and checks a registered dataset. Blocks on the file.
+fn load(record: &DatasetRecord) -> Result<LoadedDataset, String> {
+    LoadedDataset::load(
+        &record.summary.path,
+        &record.summary.id_column,
+        &record.summary.sha256,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn internal(what: &str) -> Refusal {
+    refuse(
+        "the node could not decide on the job; try again later",
+        what.into(),
+    )
 }

@@ -660,7 +660,18 @@ pub async fn serve_stream(
             .await;
         return;
     };
-    let (accepted, acceptance) = match boundary.admit_incoming(&peer, &peer_cert, &request) {
+    // Admission reads SQLite and hashes the dataset: keep it off the runtime.
+    let admitted = {
+        let (boundary, peer, request) = (boundary.clone(), peer.clone(), request.clone());
+        blocking(move || boundary.admit_incoming(&peer, &peer_cert, &request)).await
+    };
+    let admitted = admitted.unwrap_or_else(|e| {
+        Err(Refusal::new(
+            "the node could not decide on the job; try again later",
+            e.to_string(),
+        ))
+    });
+    let (accepted, acceptance) = match admitted {
         Ok(admitted) => admitted,
         Err(Refusal {
             public_reason,
@@ -683,13 +694,19 @@ pub async fn serve_stream(
     );
     stream.send(&PeerMessage::JobAccepted(acceptance));
     let result = responder_exchange(&mut stream, &accepted).await;
-    // On success, record before closing: the requester waits for our close,
-    // so when its job returns, our record is already committed.
-    let (traffic, stream) = match &result {
-        Ok(_) => (stream.flush().await, Some(stream)),
+    // Record before closing, whatever the outcome: the requester waits for
+    // our close, so when its job returns, our record is already committed.
+    // A failure does not wait for queued frames to drain (a peer that stops
+    // reading would hold the record back); counting queued data messages as
+    // sent errs on the side of charging.
+    let traffic = match &result {
+        Ok(_) => stream.flush().await,
         Err(error) => {
             tracing::warn!(peer = %peer.name, job = %accepted.job_id, "job failed: {error}");
-            (stream.fail(error).await, None)
+            if let Some(abort) = error.abort() {
+                stream.send(&abort);
+            }
+            stream.traffic()
         }
     };
     match result {
@@ -719,9 +736,7 @@ pub async fn serve_stream(
             boundary.fail(&accepted, &end);
         }
     }
-    if let Some(stream) = stream {
-        stream.close().await;
-    }
+    stream.close().await;
 }
 
 async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Result<u64, JobError> {

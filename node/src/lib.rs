@@ -13,6 +13,7 @@
 //! themselves live in the sans-IO crate `unseen-protocol`.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod audit;
 pub mod boundary;
 pub mod clock;

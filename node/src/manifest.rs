@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::{BadSignature, Identity, verify_signature};
-use crate::wire::ProtocolRequest;
+use crate::wire::{ProtocolRequest, ReleaseTerms};
 
-const REQUEST_CONTEXT: &[u8] = b"unseen/manifest/request/v1";
-const ACCEPT_CONTEXT: &[u8] = b"unseen/manifest/accept/v1";
+// v2: the request binds the requester's set size, the acceptance the release
+// terms, so neither can be changed after signing without breaking it.
+const REQUEST_CONTEXT: &[u8] = b"unseen/manifest/request/v2";
+const ACCEPT_CONTEXT: &[u8] = b"unseen/manifest/accept/v2";
 
 /// A node taking part in a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,19 +54,35 @@ impl JobManifest {
         Sha256::digest(postcard::to_allocvec(self).unwrap_or_default()).into()
     }
 
-    /// The requester's signature.
-    pub fn sign_request(&self, requester: &Identity) -> Vec<u8> {
-        requester.sign(REQUEST_CONTEXT, &self.digest())
+    /// The requester's signature, binding the number of distinct ids it
+    /// will bring.
+    pub fn sign_request(&self, requester: &Identity, set_size: u64) -> Vec<u8> {
+        requester.sign(REQUEST_CONTEXT, &self.request(set_size))
     }
 
-    /// The responder's countersignature, binding the grant it accepted under.
-    pub fn sign_acceptance(&self, responder: &Identity, responder_grant: &str) -> Vec<u8> {
-        responder.sign(ACCEPT_CONTEXT, &self.acceptance(responder_grant))
-    }
-
-    fn acceptance(&self, responder_grant: &str) -> Vec<u8> {
+    fn request(&self, set_size: u64) -> Vec<u8> {
         let mut message = self.digest().to_vec();
-        message.extend_from_slice(responder_grant.as_bytes());
+        message.extend_from_slice(&set_size.to_be_bytes());
+        message
+    }
+
+    /// The responder's countersignature, binding the grant it accepted under
+    /// and the release terms it set (k, noise and padding).
+    pub fn sign_acceptance(
+        &self,
+        responder: &Identity,
+        responder_grant: &str,
+        terms: &ReleaseTerms,
+    ) -> Vec<u8> {
+        responder.sign(ACCEPT_CONTEXT, &self.acceptance(responder_grant, terms))
+    }
+
+    fn acceptance(&self, responder_grant: &str, terms: &ReleaseTerms) -> Vec<u8> {
+        let grant = Sha256::digest(responder_grant.as_bytes());
+        let terms = Sha256::digest(postcard::to_allocvec(terms).unwrap_or_default());
+        let mut message = self.digest().to_vec();
+        message.extend_from_slice(&grant);
+        message.extend_from_slice(&terms);
         message
     }
 
@@ -72,9 +90,15 @@ impl JobManifest {
     pub fn verify_request(
         &self,
         requester_cert: &CertificateDer<'_>,
+        set_size: u64,
         signature: &[u8],
     ) -> Result<(), BadSignature> {
-        verify_signature(requester_cert, REQUEST_CONTEXT, &self.digest(), signature)
+        verify_signature(
+            requester_cert,
+            REQUEST_CONTEXT,
+            &self.request(set_size),
+            signature,
+        )
     }
 
     /// Checks the responder's countersignature with its certificate.
@@ -82,12 +106,13 @@ impl JobManifest {
         &self,
         responder_cert: &CertificateDer<'_>,
         responder_grant: &str,
+        terms: &ReleaseTerms,
         signature: &[u8],
     ) -> Result<(), BadSignature> {
         verify_signature(
             responder_cert,
             ACCEPT_CONTEXT,
-            &self.acceptance(responder_grant),
+            &self.acceptance(responder_grant, terms),
             signature,
         )
     }

@@ -157,6 +157,12 @@ pub enum Violation {
         "dataset is graded important, and this protocol reveals which records matched; use an aggregate protocol (PSI-CA) or regrade the data"
     )]
     ImportantNotAggregate,
+    /// An aggregate of important data without noise: exact counts let a
+    /// peer learn one record's membership by differencing two jobs.
+    #[error(
+        "dataset is graded important, and its aggregates are released only with differential-privacy noise; the grant must set --epsilon and --epsilon-budget"
+    )]
+    ImportantWithoutNoise,
     /// Personal data without a recorded legal basis.
     #[error(
         "dataset holds personal information and has no legal basis recorded; register it again with --consent REF or --anonymised STATEMENT"
@@ -180,6 +186,9 @@ impl Violation {
                 "the data owner has not recorded a legal basis for that dataset"
             }
             Self::ExactInputWithoutNoise => "the result would reveal an exact input",
+            Self::ImportantWithoutNoise => {
+                "the data owner releases aggregates of that dataset only with noise"
+            }
         }
     }
 }
@@ -192,6 +201,9 @@ pub fn check_use(policy: &DataPolicy, reveals: Reveals, noise: bool) -> Result<(
     }
     if policy.grade == Grade::Important && reveals >= Reveals::Membership {
         return Err(Violation::ImportantNotAggregate);
+    }
+    if policy.grade == Grade::Important && reveals == Reveals::Aggregate && !noise {
+        return Err(Violation::ImportantWithoutNoise);
     }
     if policy.personal && policy.legal_basis.is_none() {
         return Err(Violation::MissingLegalBasis);
@@ -244,7 +256,11 @@ mod tests {
     fn important_data_only_in_aggregates() {
         let important = policy(Grade::Important);
         assert_eq!(check_use(&important, Reveals::SetSizeOnly, false), Ok(()));
-        assert_eq!(check_use(&important, Reveals::Aggregate, false), Ok(()));
+        assert_eq!(
+            check_use(&important, Reveals::Aggregate, false),
+            Err(Violation::ImportantWithoutNoise)
+        );
+        assert_eq!(check_use(&important, Reveals::Aggregate, true), Ok(()));
         assert_eq!(
             check_use(&important, Reveals::Membership, false),
             Err(Violation::ImportantNotAggregate)
@@ -287,9 +303,10 @@ mod tests {
         assert_eq!(psi.of(Role::Requester), Reveals::SetSizeOnly);
         let ca = disclosure(ProtocolRequest::EcdhPsi(Mode::Cardinality));
         assert_eq!(ca.of(Role::Responder), Reveals::Aggregate);
-        // Important data may answer PSI-CA but not PSI.
+        // Important data may answer PSI-CA, with noise, but not PSI.
         let important = policy(Grade::Important);
-        assert!(check_use(&important, ca.of(Role::Responder), false).is_ok());
+        assert!(check_use(&important, ca.of(Role::Responder), true).is_ok());
+        assert!(check_use(&important, ca.of(Role::Responder), false).is_err());
         assert!(check_use(&important, psi.of(Role::Responder), false).is_err());
         // ... and may ask either, since asking reveals only its set size.
         assert!(check_use(&important, psi.of(Role::Requester), false).is_ok());
@@ -300,7 +317,7 @@ mod tests {
         let general = policy(Grade::General);
         let important = policy(Grade::Important);
         let sum = planned::INTERSECTION_SUM;
-        assert!(check_use(&important, sum.of(Role::Responder), false).is_ok());
+        assert!(check_use(&important, sum.of(Role::Responder), true).is_ok());
         let two = planned::TWO_PARTY_SUM;
         assert_eq!(
             check_use(&general, two.of(Role::Requester), false),
@@ -308,7 +325,7 @@ mod tests {
         );
         assert!(check_use(&general, two.of(Role::Responder), true).is_ok());
         let agg = planned::SECURE_AGGREGATION;
-        assert!(check_use(&important, agg.of(Role::Requester), false).is_ok());
+        assert!(check_use(&important, agg.of(Role::Requester), true).is_ok());
     }
 
     #[test]

@@ -252,9 +252,11 @@ impl Node {
         job: OutgoingJob,
         out: Option<PathBuf>,
     ) -> Result<JobReport, JobError> {
-        let (accepted, request) = self
-            .boundary
-            .admit_outgoing(job)
+        // Admission reads SQLite and hashes the dataset: keep it off the runtime.
+        let boundary = self.boundary.clone();
+        let (accepted, request) = tokio::task::spawn_blocking(move || boundary.admit_outgoing(job))
+            .await
+            .map_err(|e| JobError::Internal(e.to_string()))?
             .map_err(|refusal| JobError::Refused(refusal.local_reason))?;
         let streams = match self.open_job_stream(&accepted.peer).await {
             Ok(streams) => streams,

@@ -10,12 +10,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
+use crate::admission::{DataCheck, JobWrite, PreviousAttempt, Records, Snapshot};
 use crate::audit::{self, AuditEntry, AuditError, AuditEvent};
 use crate::clock::{Clock, rfc3339};
 use crate::dataset::DatasetSummary;
 use crate::error::NodeError;
 use crate::grant::{Charge, Grant, Usage};
 use crate::identity::{Fingerprint, Identity};
+use crate::manifest::JobManifest;
 use crate::policy::DataPolicy;
 
 const MIGRATIONS: &[&str] = &[
@@ -81,6 +83,18 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL,
         signature TEXT NOT NULL
     );",
+    // 3: grants and job history belong to the peer's certificate, not its
+    // name; a job records whether data may have left under its id.
+    "ALTER TABLE grants ADD COLUMN peer_fingerprint TEXT NOT NULL DEFAULT '';
+    UPDATE grants SET peer_fingerprint =
+        COALESCE((SELECT fingerprint FROM peers WHERE peers.name = grants.peer), '');
+    CREATE INDEX grants_by_certificate ON grants (peer_fingerprint, dataset);
+    ALTER TABLE jobs ADD COLUMN peer_fingerprint TEXT NOT NULL DEFAULT '';
+    UPDATE jobs SET peer_fingerprint =
+        COALESCE((SELECT fingerprint FROM peers WHERE peers.name = jobs.peer), '');
+    ALTER TABLE jobs ADD COLUMN data_left INTEGER NOT NULL DEFAULT 1;
+    UPDATE jobs SET data_left = (data_messages_sent > 0)
+        WHERE outcome IN ('refused', 'failed');",
 ];
 
 /// A registered peer.
@@ -166,6 +180,8 @@ pub struct JobRecord {
     pub role: Role,
     /// The other node.
     pub peer: String,
+    /// The other node's certificate fingerprint: retries are matched on it.
+    pub peer_fingerprint: String,
     /// Protocol and mode, e.g. `ecdh-psi/cardinality`.
     pub protocol: String,
     /// Our dataset.
@@ -200,6 +216,10 @@ pub struct JobRecord {
     pub data_messages_sent: u64,
     /// Protocol messages received from the peer.
     pub data_messages_received: u64,
+    /// Whether a data-bearing message may have left this node under this
+    /// id. Set when the job is admitted and cleared only on this node's own
+    /// evidence at its end, so a node killed mid-job counts it as sent.
+    pub data_left: bool,
 }
 
 /// How a running job ended, to be written to its record.
@@ -465,16 +485,20 @@ impl Store {
                     hint: "register it first with `unseen dataset add`",
                 });
             }
-            if tx.peer(&grant.peer)?.is_none() {
+            // The grant belongs to the certificate registered under the name
+            // now: a new key registered later under the same name gets none.
+            let Some(peer) = tx.peer(&grant.peer)? else {
                 return Err(not_found_peer(&grant.peer));
-            }
+            };
             tx.execute(
-                "INSERT INTO grants (id, peer, dataset, body, revoked_at) VALUES (?1, ?2, ?3, ?4, NULL)",
+                "INSERT INTO grants (id, peer, dataset, body, revoked_at, peer_fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
                 params![
                     grant.id,
                     grant.peer,
                     grant.dataset,
-                    serde_json::to_string(grant).unwrap_or_default()
+                    serde_json::to_string(grant).unwrap_or_default(),
+                    peer.fingerprint
                 ],
             )?;
             tx.audit(AuditEvent::GrantAdded {
@@ -539,7 +563,8 @@ impl Store {
                 "UPDATE jobs SET outcome = ?3, local_set_size = COALESCE(?4, local_set_size),
                     peer_set_size = COALESCE(?5, peer_set_size), bytes_sent = ?6,
                     bytes_received = ?7, duration_ms = ?8, detail = ?9, result = ?10,
-                    data_messages_sent = ?11, data_messages_received = ?12
+                    data_messages_sent = ?11, data_messages_received = ?12,
+                    data_left = (?11 > 0)
                  WHERE id = ?1 AND role = ?2",
                 params![
                     id,
@@ -727,12 +752,64 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// The grants naming this peer and dataset, newest first.
-    pub fn grants_for(&self, peer: &str, dataset: &str) -> Result<Vec<Grant>, NodeError> {
+    /// The grants naming this peer certificate and dataset, newest first.
+    fn grants_for(&self, fingerprint: &str, dataset: &str) -> Result<Vec<Grant>, NodeError> {
         self.grants_where(
-            "WHERE peer = ?1 AND dataset = ?2 ORDER BY rowid DESC",
-            params![peer, dataset],
+            "WHERE peer_fingerprint = ?1 AND dataset = ?2 ORDER BY rowid DESC",
+            params![fingerprint, dataset],
         )
+    }
+
+    /// Everything admission decides on, read in this transaction.
+    pub fn admission_snapshot(&self, request: AdmissionRequest<'_>) -> Result<Snapshot, NodeError> {
+        let role = request.role;
+        let local_dataset = match role {
+            Role::Requester => &request.manifest.requester_dataset,
+            Role::Responder => &request.manifest.responder_dataset,
+        };
+        let grants = self
+            .grants_for(&request.peer.fingerprint, local_dataset)?
+            .into_iter()
+            .map(|grant| {
+                let usage = self.usage(&grant)?;
+                Ok((grant, usage))
+            })
+            .collect::<Result<_, NodeError>>()?;
+        let previous = match self.job(&request.manifest.job_id, role)? {
+            Some(record) => Some(PreviousAttempt {
+                charged_to: self.charged_to(&record.id)?,
+                record,
+            }),
+            None => None,
+        };
+        Ok(Snapshot {
+            role,
+            peer: request.peer.clone(),
+            manifest: request.manifest.clone(),
+            requester_set_size: request.requester_set_size,
+            dataset: self.dataset(local_dataset)?,
+            grants,
+            previous,
+            node_max_peer_set_size: request.node_max_peer_set_size,
+            now: self.now(),
+            data: request.data,
+        })
+    }
+
+    /// Writes what admission decided.
+    pub fn apply(&self, records: &Records) -> Result<(), NodeError> {
+        match &records.job {
+            Some(JobWrite::Insert(job)) => self.insert_job(job)?,
+            Some(JobWrite::Restart(job)) => self.restart_job(job)?,
+            None => {}
+        }
+        if let Some((grant_id, charge)) = &records.charge {
+            self.charge(&records.job_id, grant_id, charge)?;
+        }
+        for event in &records.audit {
+            self.audit(event.clone())?;
+        }
+        Ok(())
     }
 
     /// What a grant has used, with the period counted back from now.
@@ -757,21 +834,20 @@ impl Tx<'_> {
             .map_err(|e| self.db(e))
     }
 
-    /// Whether this job was already charged to this grant.
-    pub fn charged(&self, job_id: &str, grant_id: &str) -> Result<bool, NodeError> {
+    /// The grant a job's charge stands against, if any.
+    fn charged_to(&self, job_id: &str) -> Result<Option<String>, NodeError> {
         self.tx
             .query_row(
-                "SELECT 1 FROM charges WHERE job_id = ?1 AND grant_id = ?2",
-                params![job_id, grant_id],
-                |_| Ok(()),
+                "SELECT grant_id FROM charges WHERE job_id = ?1",
+                params![job_id],
+                |r| r.get(0),
             )
             .optional()
-            .map(|found| found.is_some())
             .map_err(|e| self.db(e))
     }
 
     /// Charges a job to a grant.
-    pub fn charge(&self, job_id: &str, grant_id: &str, charge: &Charge) -> Result<(), NodeError> {
+    fn charge(&self, job_id: &str, grant_id: &str, charge: &Charge) -> Result<(), NodeError> {
         self.execute(
             "INSERT INTO charges (job_id, grant_id, rows, epsilon_micros, delta_nanos, charged_unix)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -799,12 +875,14 @@ impl Tx<'_> {
     }
 
     /// Records a job as it starts or is refused.
-    pub fn insert_job(&self, job: &JobRecord) -> Result<(), NodeError> {
+    fn insert_job(&self, job: &JobRecord) -> Result<(), NodeError> {
         self.execute(
             "INSERT INTO jobs (id, role, peer, protocol, local_dataset, peer_dataset,
                 local_set_size, peer_set_size, bytes_sent, bytes_received, started_at,
-                duration_ms, outcome, detail, result, purpose, grant_id, attempts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                duration_ms, outcome, detail, result, purpose, grant_id, attempts,
+                peer_fingerprint, data_left)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                ?19, ?20)",
             params![
                 job.id,
                 job.role.as_str(),
@@ -823,17 +901,20 @@ impl Tx<'_> {
                 job.result,
                 job.purpose,
                 job.grant_id,
-                job.attempts
+                job.attempts,
+                job.peer_fingerprint,
+                job.data_left
             ],
         )?;
         Ok(())
     }
 
-    /// Starts another attempt of a job that failed or was interrupted.
-    pub fn restart_job(&self, job: &JobRecord) -> Result<(), NodeError> {
+    /// Starts another attempt of a job that failed before any data left.
+    fn restart_job(&self, job: &JobRecord) -> Result<(), NodeError> {
         self.execute(
             "UPDATE jobs SET outcome = ?3, attempts = attempts + 1, detail = ?4,
-                started_at = ?5, duration_ms = ?6, grant_id = ?7, local_set_size = ?8
+                started_at = ?5, duration_ms = ?6, grant_id = ?7, local_set_size = ?8,
+                data_left = ?9
              WHERE id = ?1 AND role = ?2",
             params![
                 job.id,
@@ -843,7 +924,8 @@ impl Tx<'_> {
                 job.started_at,
                 job.duration_ms,
                 job.grant_id,
-                job.local_set_size
+                job.local_set_size,
+                job.data_left
             ],
         )?;
         Ok(())
@@ -918,7 +1000,7 @@ fn query_jobs<P: rusqlite::Params>(
         "SELECT id, role, peer, protocol, local_dataset, peer_dataset, local_set_size,
             peer_set_size, bytes_sent, bytes_received, started_at, duration_ms, outcome,
             detail, result, purpose, grant_id, attempts, data_messages_sent,
-            data_messages_received
+            data_messages_received, peer_fingerprint, data_left
          FROM jobs {clause}"
     ))?;
     stmt.query_map(p, |r| {
@@ -952,9 +1034,28 @@ fn query_jobs<P: rusqlite::Params>(
             attempts: r.get(17)?,
             data_messages_sent: r.get(18)?,
             data_messages_received: r.get(19)?,
+            peer_fingerprint: r.get(20)?,
+            data_left: r.get(21)?,
         })
     })
     .and_then(|rows| rows.collect())
+}
+
+/// What admission asks the store to read.
+#[derive(Debug, Clone)]
+pub struct AdmissionRequest<'a> {
+    /// Our side of the job.
+    pub role: Role,
+    /// The other node.
+    pub peer: &'a Peer,
+    /// The job.
+    pub manifest: &'a JobManifest,
+    /// The requester's signed set size (responder only).
+    pub requester_set_size: Option<u64>,
+    /// `limits.max_peer_set_size`.
+    pub node_max_peer_set_size: u64,
+    /// Whether the data was read.
+    pub data: DataCheck,
 }
 
 fn not_found_peer(name: &str) -> NodeError {
@@ -1033,6 +1134,8 @@ mod tests {
             attempts: 1,
             data_messages_sent: 0,
             data_messages_received: 0,
+            peer_fingerprint: "01".repeat(32),
+            data_left: true,
         }
     }
 
@@ -1186,7 +1289,10 @@ mod tests {
                 .expect("charge");
             // A retry of job-1 finds its charge and is not charged again; a
             // second insert of the same charge is refused by the ledger.
-            assert!(store.write(|tx| tx.charged("job-1", &g.id)).expect("q"));
+            assert_eq!(
+                store.write(|tx| tx.charged_to("job-1")).expect("q"),
+                Some(g.id.clone())
+            );
             assert!(
                 store
                     .write(|tx| tx.charge("job-1", &g.id, &charge))

@@ -2,6 +2,7 @@
 //! on 127.0.0.1, real SQLite, real files.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod attacker;
 pub mod raw_peer;
 
 use std::path::{Path, PathBuf};
