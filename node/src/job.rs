@@ -24,7 +24,8 @@ use unseen_protocol::ecdh_psi::{
 
 use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
-use crate::store::{JobEnd, Outcome};
+use crate::crash::{self, Step};
+use crate::store::{JobEnd, Outcome, Role};
 use crate::transport::frame::{FrameError, read_frame, write_frame};
 use crate::wire::{
     self, AbortCode, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms, WireError,
@@ -421,6 +422,7 @@ pub async fn run_requester(
             return Err(error);
         }
     };
+    crash::point(Role::Requester, Step::BeforeFinish);
     stream.send(&PeerMessage::JobFinished);
     if let Err(error) = stream.expect_end().await {
         // We have our output; the peer's bookkeeping is its own affair.
@@ -590,6 +592,7 @@ async fn requester_exchange(
             PeerMessage::Psi(message) => message,
             other => return Err(unexpected("a PSI message", &other)),
         };
+        crash::point(Role::Requester, Step::MidStream);
         let step = blocking(move || state.handle(message)).await??;
         for message in step.send {
             stream.send(&PeerMessage::Psi(message));
@@ -660,6 +663,7 @@ pub async fn serve_stream(
             .await;
         return;
     };
+    crash::point(Role::Responder, Step::BeforeAdmission);
     // Admission reads SQLite and hashes the dataset: keep it off the runtime.
     let admitted = {
         let (boundary, peer, request) = (boundary.clone(), peer.clone(), request.clone());
@@ -692,6 +696,7 @@ pub async fn serve_stream(
         grant = %accepted.grant.id,
         "admitted job"
     );
+    crash::point(Role::Responder, Step::AfterCharge);
     stream.send(&PeerMessage::JobAccepted(acceptance));
     let result = responder_exchange(&mut stream, &accepted).await;
     // Record before closing, whatever the outcome: the requester waits for
@@ -699,6 +704,9 @@ pub async fn serve_stream(
     // A failure does not wait for queued frames to drain (a peer that stops
     // reading would hold the record back); counting queued data messages as
     // sent errs on the side of charging.
+    if result.is_ok() {
+        crash::point(Role::Responder, Step::BeforeFinish);
+    }
     let traffic = match &result {
         Ok(_) => stream.flush().await,
         Err(error) => {
@@ -753,6 +761,7 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
             PeerMessage::Psi(message) => message,
             other => return Err(unexpected("a PSI message", &other)),
         };
+        crash::point(Role::Responder, Step::MidStream);
         let step = blocking(move || state.handle(message, &mut OsRng)).await??;
         for message in step.send {
             stream.send(&PeerMessage::Psi(message));

@@ -19,6 +19,7 @@ pub mod boundary;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod crash;
 pub mod dataset;
 pub mod error;
 pub mod fsutil;

@@ -252,12 +252,20 @@ impl Node {
         job: OutgoingJob,
         out: Option<PathBuf>,
     ) -> Result<JobReport, JobError> {
+        crate::crash::point(
+            crate::store::Role::Requester,
+            crate::crash::Step::BeforeAdmission,
+        );
         // Admission reads SQLite and hashes the dataset: keep it off the runtime.
         let boundary = self.boundary.clone();
         let (accepted, request) = tokio::task::spawn_blocking(move || boundary.admit_outgoing(job))
             .await
             .map_err(|e| JobError::Internal(e.to_string()))?
             .map_err(|refusal| JobError::Refused(refusal.local_reason))?;
+        crate::crash::point(
+            crate::store::Role::Requester,
+            crate::crash::Step::AfterCharge,
+        );
         let streams = match self.open_job_stream(&accepted.peer).await {
             Ok(streams) => streams,
             Err(error) => {
