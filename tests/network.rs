@@ -170,3 +170,94 @@ async fn malformed_and_oversized_frames_abort_and_the_node_keeps_serving() {
     assert_eq!(report.intersection_size, Some(set.len() as u64));
     support::stop_all(&mut [&mut alice, &mut bob]).await;
 }
+
+/// Counts the handshakes that ran the pinned client-certificate check.
+#[derive(Debug)]
+struct CountingRegistry {
+    checks: std::sync::atomic::AtomicUsize,
+    allowed: unseen::node::identity::Fingerprint,
+}
+
+impl unseen::node::transport::tls::PeerRegistry for CountingRegistry {
+    fn is_registered(&self, fingerprint: &unseen::node::identity::Fingerprint) -> bool {
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *fingerprint == self.allowed
+    }
+}
+
+/// With TLS session resumption a returning client skips its certificate,
+/// so a peer removed since its last connection could come back unchecked.
+/// Every connection must run the pinned check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_runs_the_pinned_certificate_check() {
+    use std::sync::atomic::Ordering;
+    use unseen::node::config::{NodeConfig, NodePaths};
+    use unseen::node::identity::Identity;
+    use unseen::node::transport::{self, tls};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let server = TestNode::create(root.path(), "server", |_| {});
+    let client = TestNode::create(root.path(), "client", |_| {});
+    let server_id = Identity::load(&NodePaths::new(&server.dir)).expect("identity");
+    let client_id = Identity::load(&NodePaths::new(&client.dir)).expect("identity");
+    let registry = std::sync::Arc::new(CountingRegistry {
+        checks: 0.into(),
+        allowed: client_id.fingerprint(),
+    });
+    let config = NodeConfig::load(&server.dir).expect("config");
+    let endpoint =
+        transport::bind_endpoint(&config, &server_id, registry.clone()).expect("endpoint");
+    let addr = endpoint.local_addr().expect("addr");
+    let (accepted, mut handshakes) = tokio::sync::mpsc::channel(2);
+    let acceptor = tokio::spawn(async move {
+        for _ in 0..2 {
+            let incoming = endpoint.accept().await.expect("incoming");
+            let connection = incoming.await.expect("handshake");
+            accepted.send(connection).await.expect("report");
+        }
+    });
+    let client_config = NodeConfig::load(&client.dir).expect("config");
+    let tls_config =
+        tls::client_config(&client_config, &client_id, server_id.fingerprint()).expect("client");
+    let dialer = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let mut checks = Vec::new();
+    for _ in 0..2 {
+        let connection = dialer
+            .connect_with(tls_config.clone(), addr, transport::SERVER_NAME)
+            .expect("connect")
+            .await
+            .expect("handshake");
+        // The server finished its side of the handshake, verifier included.
+        let server_side = handshakes.recv().await.expect("server handshake");
+        checks.push(registry.checks.load(Ordering::SeqCst));
+        server_side.close(0u32.into(), b"done");
+        connection.close(0u32.into(), b"done");
+    }
+    acceptor.await.expect("acceptor");
+    assert!(checks[0] >= 1, "{checks:?}");
+    assert_eq!(
+        checks[1],
+        2 * checks[0],
+        "the second connection was checked too: {checks:?}"
+    );
+}
+
+/// A second node process on a serving node's directory must fail before it
+/// reads or writes any record: opening it used to mark the running node's
+/// jobs interrupted and log a start before noticing the first process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_a_serving_directory_touches_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let set = ids(0..40);
+    let (mut alice, mut bob) = pair(root.path(), &set, &set);
+    run(&bob, Job::psi_ca("alice")).await.expect("job");
+    let entries = alice.store().audit_entries().expect("audit").len();
+    let err = unseen::node::server::Node::open(&alice.dir).expect_err("alice is serving");
+    assert!(err.to_string().contains("already running"), "{err}");
+    assert_eq!(alice.store().audit_entries().expect("audit").len(), entries);
+    // The first node is unharmed.
+    let report = run(&bob, Job::psi_ca("alice")).await.expect("job");
+    assert_eq!(report.intersection_size, Some(set.len() as u64));
+    support::stop_all(&mut [&mut alice, &mut bob]).await;
+}

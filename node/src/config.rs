@@ -194,6 +194,10 @@ impl NodePaths {
     pub fn control_socket(&self) -> PathBuf {
         self.dir.join("control.sock")
     }
+    /// The lock a serving node holds for as long as it runs.
+    pub fn serve_lock(&self) -> PathBuf {
+        self.dir.join("serve.lock")
+    }
 }
 
 #[cfg(test)]

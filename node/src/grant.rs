@@ -140,9 +140,16 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
         }
         return Ok(at);
     }
-    parse_duration(text)
-        .map(|d| now + d)
-        .map_err(|e| format!("{e}, or an RFC 3339 time such as 2027-01-01T00:00:00Z"))
+    let duration = parse_duration(text)
+        .map_err(|e| format!("{e}, or an RFC 3339 time such as 2027-01-01T00:00:00Z"))?;
+    // A duration can be valid and still reach past the calendar's end.
+    now.checked_add(duration)
+        .filter(|at| at.year() <= 9999)
+        .ok_or_else(|| {
+            format!(
+                "expiry {text:?} is too far in the future; give at most a few years, such as 365d"
+            )
+        })
 }
 
 /// Limits on a grant's use. `None` means no limit of that kind.
@@ -506,6 +513,10 @@ mod tests {
             Ok(datetime!(2027-01-01 0:00 UTC))
         );
         assert!(parse_expiry("2026-01-01T00:00:00Z", now).is_err());
+        // Absurd durations are errors, not panics.
+        for absurd in ["99999999999w", "9223372036854775807s", "999999999d"] {
+            assert!(parse_expiry(absurd, now).is_err(), "{absurd}");
+        }
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Node {
     store: Arc<Store>,
     boundary: Boundary,
     endpoint: quinn::Endpoint,
+    /// Held, locked, while the node runs; the OS releases it if it dies.
+    _serve_lock: std::fs::File,
 }
 
 #[derive(Debug)]
@@ -73,6 +75,9 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Self, NodeError> {
         let config = NodeConfig::load(dir)?;
         let paths = NodePaths::new(dir);
+        // First, before any record is read or written: a second process on
+        // this directory would mark the first one's running jobs interrupted.
+        let serve_lock = lock_directory(&paths)?;
         let identity = Arc::new(Identity::load(&paths)?);
         let store = Arc::new(Store::open(
             &paths.database(),
@@ -104,6 +109,7 @@ impl Node {
             identity,
             store,
             endpoint,
+            _serve_lock: serve_lock,
         })
     }
 
@@ -360,4 +366,24 @@ fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| NodeError::io(&path, e))?;
     Ok(listener)
+}
+
+/// Takes the node directory's exclusive serve lock, or says who holds it.
+fn lock_directory(paths: &NodePaths) -> Result<std::fs::File, NodeError> {
+    let path = paths.serve_lock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| NodeError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::Config {
+            path: paths.dir.clone(),
+            message: "another `unseen serve` is already running from this directory; stop it first"
+                .into(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(NodeError::io(&path, e)),
+    }
 }

@@ -46,10 +46,11 @@ impl JobId {
         Self(bytes)
     }
 
-    /// Parses the 32-hex-digit form that [`JobId`]'s `Display` prints.
+    /// Parses the one spelling [`JobId`]'s `Display` prints: exactly 32
+    /// lower-case hex digits. Anything else (upper case, a sign, spaces,
+    /// another length) is refused, so one job has one id in every record.
     pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim();
-        if text.len() != 32 {
+        if text.len() != 32 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return None;
         }
         let mut bytes = [0u8; 16];
@@ -107,5 +108,23 @@ mod tests {
         assert_eq!(JobId::parse(&text), Some(id));
         assert_eq!(JobId::parse("zz"), None);
         assert_eq!(JobId::parse(&"g".repeat(32)), None);
+    }
+
+    /// A peer must not reach one job under two spellings of its id (two
+    /// records, two charges): only the printed form parses.
+    #[test]
+    fn job_ids_have_one_spelling() {
+        let canonical = JobId([0xab; 16]).to_string();
+        for other in [
+            canonical.to_uppercase(),
+            format!(" {canonical}"),
+            format!("{canonical} "),
+            canonical[..31].to_string(),
+            format!("{canonical}0"),
+            format!("+{}", &canonical[1..]),
+            format!("{}+b", &canonical[..30]),
+        ] {
+            assert_eq!(JobId::parse(&other), None, "{other:?}");
+        }
     }
 }

@@ -72,6 +72,10 @@ pub fn server_config(
         .with_single_cert(vec![identity.cert().clone()], identity.private_key())
         .map_err(tls_error)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    // No session resumption: a resumed TLS 1.3 session skips the client
+    // certificate, so the pinned check would not run on that connection.
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls.send_tls13_tickets = 0;
     tls.max_early_data_size = 0;
     let crypto =
         quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| NodeError::Config {
@@ -103,6 +107,7 @@ pub fn client_config(
         .with_client_auth_cert(vec![identity.cert().clone()], identity.private_key())
         .map_err(tls_error)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.resumption = rustls::client::Resumption::disabled();
     let crypto =
         quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| NodeError::Config {
             path: "unseen.toml".into(),
