@@ -86,7 +86,7 @@ pub enum JobError {
     Closed,
     /// The connection closed under the job. A peer that has not registered
     /// our certificate closes it with a TLS error right after the handshake.
-    #[error("the connection was closed: {0}; {HANDSHAKE_HINT}")]
+    #[error("the connection was closed: {0}")]
     ConnectionClosed(String),
     /// Writing the output failed.
     #[error("{0}")]
@@ -250,7 +250,7 @@ impl JobStream {
             Ok(None) => return Err(JobError::Closed),
             Err(FrameError::Io(e)) => {
                 return Err(match self.connection.close_reason() {
-                    Some(reason) => JobError::ConnectionClosed(reason.to_string()),
+                    Some(reason) => JobError::ConnectionClosed(explain_close(&reason)),
                     None => JobError::Frame(FrameError::Io(e)),
                 });
             }
@@ -330,6 +330,30 @@ impl JobStream {
         }
         self.close().await
     }
+}
+
+/// What a closed connection means, in words. Only a TLS failure gets the
+/// certificate hint; a killed peer or a normal close says what it was.
+pub fn explain_close(reason: &quinn::ConnectionError) -> String {
+    match reason {
+        quinn::ConnectionError::TimedOut => {
+            "the peer stopped answering (no keep-alive within the idle timeout); its node may have stopped".into()
+        }
+        quinn::ConnectionError::Reset => "the peer's node reset the connection (it may have restarted)".into(),
+        other if is_tls_failure(other) => format!("{other}; {HANDSHAKE_HINT}"),
+        other => other.to_string(),
+    }
+}
+
+/// Whether the connection failed in TLS (a refused certificate, a bad
+/// handshake): QUIC carries TLS alerts as transport codes 0x100 to 0x1ff.
+fn is_tls_failure(reason: &quinn::ConnectionError) -> bool {
+    let code = match reason {
+        quinn::ConnectionError::TransportError(e) => e.code,
+        quinn::ConnectionError::ConnectionClosed(close) => close.error_code,
+        _ => return false,
+    };
+    (0x100..0x200).contains(&u64::from(code))
 }
 
 fn unexpected(expected: &'static str, message: &PeerMessage) -> JobError {

@@ -331,21 +331,17 @@ impl Node {
                     "no answer within {timeout:?}; is the peer's node serving?"
                 ))
             })?
-            .map_err(|e| connect_error(handshake_hint(&e.to_string())))?;
+            .map_err(|e| connect_error(crate::job::explain_close(&e)))?;
         let (send, recv) = connection
             .open_bi()
             .await
-            .map_err(|e| connect_error(handshake_hint(&e.to_string())))?;
+            .map_err(|e| connect_error(crate::job::explain_close(&e)))?;
         Ok(JobStreams {
             connection,
             send,
             recv,
         })
     }
-}
-
-fn handshake_hint(error: &str) -> String {
-    format!("{error}; {}", crate::job::HANDSHAKE_HINT)
 }
 
 fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {

@@ -274,6 +274,12 @@ fn crash_drill(side: &str, step: &str) {
     if crash != "responder:before-finish" {
         assert!(!out.status.success(), "the job cannot complete: {out:?}");
     }
+    // A killed peer is not a certificate problem: no TLS hint.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("has not registered this node"),
+        "{crash}: {stderr}"
+    );
     let restarted = if requester_crashes {
         alice_node.wait_killed();
         &alice
