@@ -175,10 +175,10 @@ impl ElementCounter {
             return Err(crate::Error::BadChunk("chunk over the element limit"));
         }
         let first = self.received;
-        let after = first + len as u64;
-        if after > self.announced {
-            return Err(crate::Error::BadChunk("more elements than announced"));
-        }
+        let after = first
+            .checked_add(len as u64)
+            .filter(|&after| after <= self.announced)
+            .ok_or(crate::Error::BadChunk("more elements than announced"))?;
         self.received = after;
         Ok(first)
     }

@@ -493,3 +493,134 @@ fn membership_mode_ignores_padding() {
     .expect("run");
     assert_eq!(out.result, PsiResult::Members((0..10).collect()));
 }
+
+/// A requester facing a hand-built responder: starts a cardinality run with
+/// the noise terms the responder's node sent, and feeds it `hello`.
+fn requester_meets(
+    padding: Padding,
+    max_peer_set_size: u64,
+    announced: u64,
+) -> Result<RequesterStep, Error> {
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let mut session = Session::new(JobId([3; 16]), Mode::Cardinality, max_peer_set_size);
+    session.padding = padding;
+    let ids: IdSet = ["p", "q"].into_iter().collect();
+    let (state, _) = Requester::start(session, &ids, &mut rng);
+    state.handle(Message::ResponderHello {
+        set_size: announced,
+    })
+}
+
+fn bad_terms(result: Result<RequesterStep, Error>) -> &'static str {
+    match result {
+        Err(Error::BadNoiseTerms { problem, .. }) => problem,
+        other => panic!("hostile noise terms were used: {other:?}"),
+    }
+}
+
+#[test]
+fn hostile_noise_terms_offset_above_total_are_refused() {
+    // The requester would subtract more than the responder can have added.
+    let problem = bad_terms(requester_meets(
+        Padding::Requester {
+            offset: 5,
+            total: 4,
+        },
+        100,
+        10,
+    ));
+    assert!(problem.contains("offset"), "{problem}");
+}
+
+#[test]
+fn hostile_noise_terms_with_more_dummies_than_announced_are_refused() {
+    // The dummies are part of the responder's list, so they cannot outnumber
+    // it; otherwise the responder could make us expect (and read) an
+    // unbounded number of double-blinded elements.
+    let problem = bad_terms(requester_meets(
+        Padding::Requester {
+            offset: 2,
+            total: 4,
+        },
+        100,
+        3,
+    ));
+    assert!(problem.contains("announced"), "{problem}");
+    let problem = bad_terms(requester_meets(
+        Padding::Requester {
+            offset: 0,
+            total: u64::MAX,
+        },
+        100,
+        100,
+    ));
+    assert!(problem.contains("announced"), "{problem}");
+}
+
+#[test]
+fn hostile_noise_terms_that_overflow_our_own_size_are_refused() {
+    // Two ids of ours plus u64::MAX − 1 dummies: the sum must not wrap (or
+    // panic) into a small expected count.
+    let problem = bad_terms(requester_meets(
+        Padding::Requester {
+            offset: 0,
+            total: u64::MAX - 1,
+        },
+        u64::MAX,
+        u64::MAX,
+    ));
+    assert!(problem.contains("overflow"), "{problem}");
+}
+
+#[test]
+fn usable_noise_terms_pass_and_the_whole_hand_built_sequence_completes() {
+    // The same hand-built responder with honest terms: the checks refuse
+    // nothing that a real responder sends. Offset 1 of 2 dummies, one
+    // matching (so the count shows our one id in common plus 1 − 1).
+    let mut rng = ChaCha20Rng::seed_from_u64(22);
+    let mut session = Session::new(JobId([3; 16]), Mode::Cardinality, 100);
+    session.padding = Padding::Requester {
+        offset: 1,
+        total: 2,
+    };
+    let ids: IdSet = ["p", "q"].into_iter().collect();
+    let (state, to_responder) = Requester::start(session.clone(), &ids, &mut rng);
+    let responder_session = Session {
+        padding: Padding::Responder {
+            matching: 1,
+            total: 2,
+        },
+        ..session
+    };
+    let theirs: IdSet = ["q", "r", "s"].into_iter().collect();
+    let (responder, from_responder) = Responder::start(responder_session, &theirs, &mut rng);
+    let mut responder = Some(ResponderState::from(responder));
+    let mut replies = from_responder;
+    for message in to_responder {
+        let step = responder
+            .take()
+            .expect("responder still running")
+            .handle(message, &mut rng)
+            .expect("responder");
+        replies.extend(step.send);
+        if let Progress::Continue(next) = step.next {
+            responder = Some(next);
+        }
+    }
+    let mut state = Some(RequesterState::from(state));
+    let mut output = None;
+    for message in replies {
+        let step = state
+            .take()
+            .expect("requester still running")
+            .handle(message)
+            .expect("requester");
+        match step.next {
+            Progress::Continue(next) => state = Some(next),
+            Progress::Done(out) => output = Some(out),
+        }
+    }
+    let output = output.expect("requester finished");
+    assert_eq!(output.result, PsiResult::Cardinality(1));
+    assert_eq!(output.peer_set_size, 3 + 2);
+}
