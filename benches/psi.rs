@@ -12,7 +12,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use unseen_protocol::ecdh_psi::{
-    Mode, PsiResult, Requester, RequesterState, Responder, ResponderState, Session,
+    Message, Mode, Padding, PsiResult, Requester, RequesterState, Responder, ResponderState,
+    Session,
 };
 use unseen_protocol::group::{BlindingKey, decode_point, hash_to_group};
 use unseen_protocol::{IdSet, JobId, Progress};
@@ -152,5 +153,44 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, whole_runs, threads);
+/// The responder's work for its noise dummies, at the two extremes of the
+/// secret noise: every dummy matching, and none. The time must not tell them
+/// apart, or a requester that times the responder learns the noise.
+///
+/// Measures `Responder::start` (its own list) and the reply to a hello with
+/// an empty set (the dummies among the double-blinded elements), so the
+/// dummies dominate.
+fn dummy_timing(c: &mut Criterion) {
+    const TOTAL: u64 = 2048;
+    let mut group = c.benchmark_group("dummies_2048");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(TOTAL));
+    let theirs = ids(0..256);
+    let commitment = BlindingKey::random(&mut ChaCha20Rng::seed_from_u64(5)).commitment();
+    let respond = |padding: Padding| {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut session = Session::new(JobId([7; 16]), Mode::Cardinality, 1 << 24);
+        session.padding = padding;
+        let (state, sent) = Responder::start(session, &theirs, &mut rng);
+        let hello = Message::RequesterHello {
+            set_size: 0,
+            key_commitment: Some(commitment),
+        };
+        let step = ResponderState::from(state)
+            .handle(hello, &mut rng)
+            .expect("responder");
+        (sent, step.send)
+    };
+    for (name, matching) in [("all_matching", TOTAL), ("none_matching", 0)] {
+        let padding = Padding::Responder {
+            matching,
+            total: TOTAL,
+        };
+        group.bench_function(name, |bench| bench.iter(|| respond(black_box(padding))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, primitives, whole_runs, threads, dummy_timing);
 criterion_main!(benches);

@@ -624,3 +624,74 @@ fn usable_noise_terms_pass_and_the_whole_hand_built_sequence_completes() {
     assert_eq!(output.result, PsiResult::Cardinality(1));
     assert_eq!(output.peer_set_size, 3 + 2);
 }
+
+/// Counts the bytes a run draws from its RNG.
+struct CountingRng {
+    inner: ChaCha20Rng,
+    drawn: u64,
+}
+
+impl rand_core::RngCore for CountingRng {
+    fn next_u32(&mut self) -> u32 {
+        self.drawn += 4;
+        self.inner.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.drawn += 8;
+        self.inner.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.drawn += dest.len() as u64;
+        self.inner.fill_bytes(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.drawn += dest.len() as u64;
+        self.inner.try_fill_bytes(dest)
+    }
+}
+
+impl rand_core::CryptoRng for CountingRng {}
+
+/// The responder's whole part of a run (its list, then the reply to a hello
+/// with an empty set, so all its dummies are built): the bytes it drew from
+/// its RNG, and the lengths of everything it sent.
+fn responder_work(padding: Padding) -> (u64, Vec<(&'static str, usize)>) {
+    let mut rng = CountingRng {
+        inner: ChaCha20Rng::seed_from_u64(31),
+        drawn: 0,
+    };
+    let mut session = Session::new(JobId([4; 16]), Mode::Cardinality, 100);
+    session.padding = padding;
+    let theirs: IdSet = (0..20).map(|i| format!("y{i}")).collect();
+    let commitment =
+        crate::group::BlindingKey::random(&mut ChaCha20Rng::seed_from_u64(32)).commitment();
+    let (state, mut sent) = Responder::start(session, &theirs, &mut rng);
+    let hello = Message::RequesterHello {
+        set_size: 0,
+        key_commitment: Some(commitment),
+    };
+    let step = ResponderState::from(state)
+        .handle(hello, &mut rng)
+        .expect("responder");
+    assert!(matches!(step.next, Progress::Done(_)));
+    sent.extend(step.send);
+    let shape = sent.iter().map(|m| (m.kind(), m.element_count())).collect();
+    (rng.drawn, shape)
+}
+
+#[test]
+fn every_dummy_costs_the_same_whatever_the_noise() {
+    // The time the responder takes must not depend on how many dummies
+    // match (the secret noise). Timing is measured by the `dummies_2048`
+    // benchmark; this test checks the deterministic part of the same
+    // property: every dummy draws the same randomness, whatever its kind
+    // (before, a matching dummy drew one scalar and an unmatched one two
+    // random points, and cost a different amount of work), and the messages
+    // have the same shape.
+    let total = 12;
+    let runs: Vec<_> = [0, 1, 5, total - 1, total]
+        .into_iter()
+        .map(|matching| responder_work(Padding::Responder { matching, total }))
+        .collect();
+    assert!(runs.iter().all(|run| *run == runs[0]), "{runs:?}");
+}
