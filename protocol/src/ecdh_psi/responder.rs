@@ -32,9 +32,14 @@ impl Responder {
     ) -> (ExpectRequesterHello, Vec<Message>) {
         let key = BlindingKey::random(rng);
         let tag = session.tag();
-        let hashed = hash_all(&tag, ids.iter());
-        let mut blinded = key.blind_batch(&hashed);
         let dummies = Dummies::new(session.padding(), rng);
+        // Size dummies go through exactly the path of a real id, so the time
+        // this takes depends on |Y| + size dummies (public, announced) and
+        // not on how it splits.
+        let size_ids = dummies.size_ids.iter().map(|id| id.as_slice());
+        let all_ids = ids.iter().chain(size_ids);
+        let hashed = hash_all(&tag, all_ids);
+        let mut blinded = key.blind_batch(&hashed);
         blinded.extend(dummies.own_list_elements());
         blinded.shuffle(rng);
         let mut send = vec![Message::ResponderHello {
@@ -77,13 +82,21 @@ struct Dummies {
     own: Vec<Scalar>,
     /// `t` per dummy.
     returned: Vec<Scalar>,
+    /// The size dummies: random 32-byte ids, so no requester id matches one
+    /// except with negligible probability.
+    size_ids: Vec<[u8; 32]>,
 }
 
 impl Dummies {
     fn new<R: CryptoRng + RngCore>(padding: Padding, rng: &mut R) -> Self {
-        let (matching, total) = match padding {
-            Padding::Responder { matching, total } => (matching.min(total), total),
-            _ => (0, 0),
+        let (matching, total, size_dummies) = match padding {
+            Padding::Responder { matching, total } => (matching.min(total), total, 0),
+            Padding::ResponderWithSize {
+                matching,
+                total,
+                size_dummies,
+            } => (matching.min(total), total, size_dummies),
+            Padding::None | Padding::Requester { .. } => (0, 0, 0),
         };
         let (own, returned) = (0..total)
             .map(|i| {
@@ -92,7 +105,18 @@ impl Dummies {
                 (r, Scalar::conditional_select(&s, &r, i.ct_lt(&matching)))
             })
             .unzip();
-        Self { own, returned }
+        let size_ids = (0..size_dummies)
+            .map(|_| {
+                let mut id = [0u8; 32];
+                rng.fill_bytes(&mut id);
+                id
+            })
+            .collect();
+        Self {
+            own,
+            returned,
+            size_ids,
+        }
     }
 
     /// For our blinded list: `r·G` per dummy.
@@ -133,6 +157,7 @@ impl Drop for Dummies {
     fn drop(&mut self) {
         self.own.zeroize();
         self.returned.zeroize();
+        self.size_ids.zeroize();
     }
 }
 

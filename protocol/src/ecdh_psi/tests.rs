@@ -695,3 +695,82 @@ fn every_dummy_costs_the_same_whatever_the_noise() {
         .collect();
     assert!(runs.iter().all(|run| *run == runs[0]), "{runs:?}");
 }
+
+#[test]
+fn release_padding_makes_the_announced_size_noisy_and_keeps_the_estimates_right() {
+    // Each run draws a fresh release padding, as the node does per job. The
+    // announced size must vary from run to run (it hides whether one record
+    // was added), and both estimates must be right: the count exactly truth
+    // plus the count noise, and on average truth; the announced size minus
+    // the public dummies and offset, on average |Y|.
+    let a: IdSet = (0..12).map(|i| format!("k{i}")).collect();
+    let b: IdSet = (6..21).map(|i| format!("k{i}")).collect();
+    let truth = plain_intersection(&a, &b).len() as i64;
+    let epsilon = crate::dp::Epsilon::new(2, 1).expect("epsilon");
+    let runs = 24;
+    let (mut announced, mut counts, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    for seed in 0..runs {
+        let mut rng = ChaCha20Rng::seed_from_u64(1000 + seed);
+        let drawn = crate::dp::padding_for_release(epsilon, 1, 1_000, &mut rng).expect("padding");
+        let params = drawn.params;
+        let (out, resp) = run_padded(
+            Mode::Cardinality,
+            &a,
+            &b,
+            5,
+            seed,
+            (
+                Padding::for_requester(&params),
+                Padding::for_responder(&drawn),
+            ),
+            |_| {},
+        )
+        .expect("padded run");
+        assert_eq!(resp.peer_set_size, a.len() as u64);
+        // What the responder knows: the size is |Y| plus every dummy in its
+        // list, and the count is the truth plus the matching dummies.
+        assert_eq!(
+            out.peer_set_size,
+            b.len() as u64 + params.count_total + drawn.size_dummies
+        );
+        let noisy = truth + drawn.matching as i64 - params.count_offset as i64;
+        assert_eq!(out.result, PsiResult::Cardinality(noisy.max(0) as u64));
+        announced.push(out.peer_set_size);
+        counts.push(noisy as f64);
+        sizes.push((out.peer_set_size - params.count_total - params.size_offset) as f64);
+    }
+    assert!(
+        announced.iter().any(|&n| n != announced[0]),
+        "the announced size never varied: {announced:?}"
+    );
+    // Discrete Laplace at ε/2 = 1: variance 2q/(1−q)², q = e^-1.
+    let q = (-1f64).exp();
+    let sigma_of_mean = (2.0 * q / (1.0 - q).powi(2) / runs as f64).sqrt();
+    for (name, values, expected) in [
+        ("count", &counts, truth as f64),
+        ("size", &sizes, b.len() as f64),
+    ] {
+        let mean = values.iter().sum::<f64>() / runs as f64;
+        assert!(
+            (mean - expected).abs() <= 5.0 * sigma_of_mean,
+            "{name}: mean {mean} against {expected}"
+        );
+    }
+}
+
+#[test]
+fn padding_debug_output_redacts_the_noise() {
+    let padding = Padding::ResponderWithSize {
+        matching: 123_457,
+        total: 12,
+        size_dummies: 987_653,
+    };
+    let mut session = Session::new(JobId([1; 16]), Mode::Cardinality, 10);
+    session.padding = padding;
+    let printed = format!("{padding:?} {session:?}");
+    assert!(printed.contains("<redacted>"), "{printed}");
+    assert!(
+        !printed.contains("123457") && !printed.contains("987653"),
+        "{printed}"
+    );
+}
