@@ -16,7 +16,9 @@
 //!
 //! In [`Mode::Membership`] the requester learns which of its ids are in the
 //! intersection; in [`Mode::Cardinality`] it learns only how many. Each side
-//! learns the other's set size. The responder learns nothing else. The model is
+//! learns the other's set size; with [`Padding`] in cardinality mode the
+//! requester learns both the count and the responder's size only with noise.
+//! The responder learns nothing else. The model is
 //! semi-honest; see `docs/protocols/ecdh-psi.md`.
 
 mod messages;

@@ -11,7 +11,8 @@ use crate::{Error, IdSet, Progress, Step};
 /// What the requester learns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PsiOutput {
-    /// The number of distinct ids the responder used.
+    /// The number of elements the responder announced: its distinct ids,
+    /// plus its dummies when it pads the count (see [`Padding`]).
     pub peer_set_size: u64,
     /// The intersection, or its size.
     pub result: PsiResult,
