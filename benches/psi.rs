@@ -12,7 +12,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use unseen_protocol::ecdh_psi::{
-    Mode, PsiResult, Requester, RequesterState, Responder, ResponderState, Session,
+    Message, Mode, Padding, PsiResult, Requester, RequesterState, Responder, ResponderState,
+    Session,
 };
 use unseen_protocol::group::{BlindingKey, decode_point, hash_to_group};
 use unseen_protocol::{IdSet, JobId, Progress};
@@ -152,5 +153,70 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, whole_runs, threads);
+/// The responder's work for one job: its list, then the reply to a hello
+/// with an empty set (so every dummy among the double-blinded elements is
+/// built, and nothing else).
+fn respond(ids: &IdSet, padding: Padding, commitment: [u8; 32]) -> usize {
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let mut session = Session::new(JobId([7; 16]), Mode::Cardinality, 1 << 24);
+    session.padding = padding;
+    let (state, sent) = Responder::start(session, ids, &mut rng);
+    let hello = Message::RequesterHello {
+        set_size: 0,
+        key_commitment: Some(commitment),
+    };
+    let step = ResponderState::from(state)
+        .handle(hello, &mut rng)
+        .expect("responder");
+    sent.len() + step.send.len()
+}
+
+/// The responder's work for its noise dummies, at the extremes of the secret
+/// noise. The time must not tell them apart, or a requester that times the
+/// responder learns the noise.
+///
+/// `dummies_2048`: 2048 count dummies beside 256 ids, all matching against
+/// none. `size_dummies_2048`: the same announced size of 2048, as 2048 real
+/// ids against 1024 ids and 1024 size dummies.
+fn dummy_timing(c: &mut Criterion) {
+    const TOTAL: u64 = 2048;
+    let commitment = BlindingKey::random(&mut ChaCha20Rng::seed_from_u64(5)).commitment();
+    let mut group = c.benchmark_group("dummies_2048");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(TOTAL));
+    let theirs = ids(0..256);
+    for (name, matching) in [("all_matching", TOTAL), ("none_matching", 0)] {
+        let padding = Padding::Responder {
+            matching,
+            total: TOTAL,
+        };
+        group.bench_function(name, |bench| {
+            bench.iter(|| respond(&theirs, black_box(padding), commitment))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("size_dummies_2048");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    group.throughput(Throughput::Elements(TOTAL));
+    for (name, real, size_dummies) in [
+        ("2048_ids", 2048, 0),
+        ("1024_ids_1024_size_dummies", 1024, 1024),
+    ] {
+        let theirs = ids(0..real);
+        let padding = Padding::ResponderWithSize {
+            matching: 0,
+            total: 0,
+            size_dummies,
+        };
+        group.bench_function(name, |bench| {
+            bench.iter(|| respond(&theirs, black_box(padding), commitment))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, primitives, whole_runs, threads, dummy_timing);
 criterion_main!(benches);

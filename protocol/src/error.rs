@@ -44,6 +44,22 @@ pub enum Error {
     /// or over the chunk limit.
     #[error("peer sent a malformed chunk: {0}")]
     BadChunk(&'static str),
+    /// The noise terms the peer's node sent for this job cannot describe
+    /// what the peer announced, or overflow when added to our sizes. Checked
+    /// before the terms are used for anything.
+    #[error(
+        "peer's noise terms are unusable (offset {offset}, {total} dummies, {announced} elements announced): {problem}; its node must send the terms dp::ReleaseParams computes"
+    )]
+    BadNoiseTerms {
+        /// The offset the requester was told to subtract.
+        offset: u64,
+        /// The dummies the requester was told to expect in each list.
+        total: u64,
+        /// The set size the peer announced.
+        announced: u64,
+        /// What is wrong with them.
+        problem: &'static str,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -87,7 +103,8 @@ impl Error {
             | Self::InvalidPoint { .. }
             | Self::SetTooLarge { .. }
             | Self::SetTooSmall { .. }
-            | Self::BadChunk(_) => ErrorCategory::PeerMisbehaved,
+            | Self::BadChunk(_)
+            | Self::BadNoiseTerms { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -100,6 +117,7 @@ impl Error {
             Self::SetTooLarge { .. } => 4,
             Self::BadChunk(_) => 5,
             Self::SetTooSmall { .. } => 6,
+            Self::BadNoiseTerms { .. } => 7,
         }
     }
 }

@@ -46,18 +46,31 @@ impl JobId {
         Self(bytes)
     }
 
-    /// Parses the one spelling [`JobId`]'s `Display` prints: exactly 32
-    /// lower-case hex digits. Anything else (upper case, a sign, spaces,
-    /// another length) is refused, so one job has one id in every record.
+    /// Parses exactly the form that [`JobId`]'s `Display` prints: 32
+    /// lower-case hex digits, nothing around them.
+    ///
+    /// Any other spelling (upper case, a sign, spaces, another length) is
+    /// refused rather than normalised: stores, audit logs and replay checks
+    /// compare job ids as text, so one job must have one spelling.
     pub fn parse(text: &str) -> Option<Self> {
-        if text.len() != 32 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        let digits = text.as_bytes();
+        if digits.len() != 32 {
             return None;
         }
         let mut bytes = [0u8; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
         }
         Some(Self(bytes))
+    }
+}
+
+/// The value of one lower-case hex digit; `None` for anything else.
+fn lower_hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
     }
 }
 
@@ -110,21 +123,36 @@ mod tests {
         assert_eq!(JobId::parse(&"g".repeat(32)), None);
     }
 
-    /// A peer must not reach one job under two spellings of its id (two
-    /// records, two charges): only the printed form parses.
+    /// A job id names a record in both nodes' stores and audit logs, so one
+    /// job must have exactly one spelling: a second spelling of the same
+    /// bytes would let a peer present a replayed job as a new one to any
+    /// code that compares the text.
     #[test]
-    fn job_ids_have_one_spelling() {
-        let canonical = JobId([0xab; 16]).to_string();
-        for other in [
-            canonical.to_uppercase(),
+    fn job_id_parse_refuses_every_non_canonical_spelling() {
+        let canonical = "00112233445566778899aabbccddeeff";
+        assert_eq!(
+            JobId::parse(canonical).map(|id| id.to_string()),
+            Some(canonical.to_string())
+        );
+        let refused = [
+            "00112233445566778899AABBCCDDEEFF".to_string(),
+            "00112233445566778899aabbccddeeFf".to_string(),
             format!(" {canonical}"),
-            format!("{canonical} "),
-            canonical[..31].to_string(),
-            format!("{canonical}0"),
-            format!("+{}", &canonical[1..]),
-            format!("{}+b", &canonical[..30]),
-        ] {
-            assert_eq!(JobId::parse(&other), None, "{other:?}");
+            format!("{canonical}\n"),
+            format!("\t{canonical} "),
+            canonical[..30].to_string(),
+            format!("{canonical}00"),
+            String::new(),
+            // `from_str_radix` alone accepts a sign.
+            format!("+f{}", &canonical[2..]),
+            format!("-0{}", &canonical[2..]),
+            format!("0x{}", &canonical[2..]),
+            format!("zz{}", &canonical[2..]),
+            // Multi-byte characters: 32 bytes, but not 32 hex digits.
+            format!("é{}", &canonical[2..]),
+        ];
+        for text in refused {
+            assert_eq!(JobId::parse(&text), None, "{text:?} was accepted");
         }
     }
 }

@@ -16,7 +16,9 @@
 //!
 //! In [`Mode::Membership`] the requester learns which of its ids are in the
 //! intersection; in [`Mode::Cardinality`] it learns only how many. Each side
-//! learns the other's set size. The responder learns nothing else. The model is
+//! learns the other's set size; with [`Padding`] in cardinality mode the
+//! requester learns both the count and the responder's size only with noise.
+//! The responder learns nothing else. The model is
 //! semi-honest; see `docs/protocols/ecdh-psi.md`.
 
 mod messages;
@@ -34,6 +36,7 @@ pub use responder::{
 };
 
 use crate::JobId;
+use crate::dp::{ReleasePadding, ReleaseParams};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; part of every hash-to-group tag.
@@ -73,18 +76,25 @@ pub struct Session {
     pub padding: Padding,
 }
 
-/// Noise added to a cardinality by padding both of the responder's lists.
+/// Noise added to a cardinality by padding the responder's lists.
 ///
 /// The responder adds `total` dummy elements to its blinded set and `total`
 /// to the double-blinded elements it returns. `matching` of them are built to
 /// match each other, so the requester's count grows by exactly `matching`;
-/// the rest are random elements that match nothing. `total` is public, so the
-/// list lengths say nothing about `matching`, which the node draws as
-/// `offset + noise` (clamped to `0..=total`); the requester subtracts the
-/// public `offset`. A matching dummy is `r·G` in the responder's list and
-/// `r·A` among the double-blinded ones, where `A = a·G` is the requester's
-/// commitment to its key, sent only when padding is agreed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// the rest match nothing. `total` is public, so the list lengths say nothing
+/// about `matching`, which the node draws as `offset + noise` (clamped to
+/// `0..=total`); the requester subtracts the public `offset`. Every dummy is
+/// `r·G` in the responder's list and `t·A` among the double-blinded ones,
+/// where `A = a·G` is the requester's commitment to its key (sent only when
+/// padding is agreed) and `t` is `r` for a matching dummy and an independent
+/// `s` otherwise, so both kinds cost the same.
+///
+/// With [`Padding::ResponderWithSize`] the responder also adds
+/// `size_dummies` elements to its own list only: random ids, hashed and
+/// blinded like its real ones, that match nothing. They make the announced
+/// set size noisy, which privacy under adding or removing a record needs
+/// (see [`crate::dp::ReleaseParams`]). The requester needs no word of them.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub enum Padding {
     /// No padding: the count is exact.
     #[default]
@@ -97,20 +107,72 @@ pub enum Padding {
         total: u64,
     },
     /// The responder's view: add `total` dummies, `matching` of them matching.
+    /// Protects the count only; prefer [`Padding::ResponderWithSize`].
     Responder {
         /// Dummies that match (the noisy part).
         matching: u64,
         /// Dummies in each list.
         total: u64,
     },
+    /// The responder's view under adding or removing a record: as
+    /// [`Padding::Responder`], and `size_dummies` more in its own list.
+    ResponderWithSize {
+        /// Dummies that match (the count's noise).
+        matching: u64,
+        /// Count dummies in each list.
+        total: u64,
+        /// Unmatched dummies in the responder's own list only (the size's
+        /// noise).
+        size_dummies: u64,
+    },
 }
 
 impl Padding {
-    /// Dummy elements in each of the responder's lists.
+    /// Dummy elements in each of the responder's lists for the count.
     pub fn total(&self) -> u64 {
         match self {
             Self::None => 0,
-            Self::Requester { total, .. } | Self::Responder { total, .. } => *total,
+            Self::Requester { total, .. }
+            | Self::Responder { total, .. }
+            | Self::ResponderWithSize { total, .. } => *total,
+        }
+    }
+
+    /// The responder's padding for one job's release, as
+    /// [`crate::dp::padding_for_release`] drew it.
+    pub fn for_responder(release: &ReleasePadding) -> Self {
+        Self::ResponderWithSize {
+            matching: release.matching,
+            total: release.params.count_total,
+            size_dummies: release.size_dummies,
+        }
+    }
+
+    /// What the requester is told of the same release: the public offset and
+    /// number of count dummies.
+    pub fn for_requester(params: &ReleaseParams) -> Self {
+        Self::Requester {
+            offset: params.count_offset,
+            total: params.count_total,
+        }
+    }
+}
+
+// The responder's variants hold the secret noise.
+impl std::fmt::Debug for Padding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Requester { offset, total } => f
+                .debug_struct("Requester")
+                .field("offset", offset)
+                .field("total", total)
+                .finish(),
+            Self::Responder { total, .. } | Self::ResponderWithSize { total, .. } => f
+                .debug_struct("Responder")
+                .field("total", total)
+                .field("noise", &"<redacted>")
+                .finish(),
         }
     }
 }
@@ -175,10 +237,10 @@ impl ElementCounter {
             return Err(crate::Error::BadChunk("chunk over the element limit"));
         }
         let first = self.received;
-        let after = first + len as u64;
-        if after > self.announced {
-            return Err(crate::Error::BadChunk("more elements than announced"));
-        }
+        let after = first
+            .checked_add(len as u64)
+            .filter(|&after| after <= self.announced)
+            .ok_or(crate::Error::BadChunk("more elements than announced"))?;
         self.received = after;
         Ok(first)
     }

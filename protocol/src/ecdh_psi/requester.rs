@@ -11,7 +11,8 @@ use crate::{Error, IdSet, Progress, Step};
 /// What the requester learns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PsiOutput {
-    /// The number of distinct ids the responder used.
+    /// The number of elements the responder announced: its distinct ids,
+    /// plus its dummies when it pads the count (see [`Padding`]).
     pub peer_set_size: u64,
     /// The intersection, or its size.
     pub result: PsiResult,
@@ -91,6 +92,8 @@ pub struct ExpectResponderBlinded {
     session: Session,
     key: BlindingKey,
     order: Vec<usize>,
+    /// Our elements plus the responder's dummies, checked against overflow.
+    expected_back: u64,
     peer_set_size: u64,
     counter: ElementCounter,
     peer_elements: HashSet<EncodedPoint>,
@@ -155,10 +158,12 @@ impl ExpectResponderHello {
             });
         };
         check_announced(set_size, &self.session)?;
+        let expected_back = expected_double_blinded(&self.session, self.order.len(), set_size)?;
         let next = ExpectResponderBlinded {
             session: self.session,
             key: self.key,
             order: self.order,
+            expected_back,
             peer_set_size: set_size,
             counter: ElementCounter::new(set_size),
             peer_elements: HashSet::new(),
@@ -189,8 +194,7 @@ impl ExpectResponderBlinded {
     }
 
     fn finish_peer_elements(self) -> RequesterStep {
-        // With padding the responder returns `total` dummies beside ours.
-        let own_size = self.order.len() as u64 + self.session.padding().total();
+        let own_size = self.expected_back;
         let next = ExpectDoubleBlinded {
             session: self.session,
             order: self.order,
@@ -212,6 +216,42 @@ impl ExpectResponderBlinded {
             send: Vec::new(),
         }
     }
+}
+
+/// How many double-blinded elements the responder must return: ours, plus
+/// the dummies its node told us to expect.
+///
+/// The noise terms come from the responder's node, so they are peer input:
+/// they are checked here, before anything uses them, against each other and
+/// against the size the responder announced (its dummies are part of its
+/// list, which also bounds how many elements it can make us read).
+fn expected_double_blinded(
+    session: &Session,
+    own_ids: usize,
+    announced: u64,
+) -> Result<u64, Error> {
+    let Padding::Requester { offset, total } = session.padding() else {
+        return Ok(own_ids as u64);
+    };
+    let refuse = |problem| Error::BadNoiseTerms {
+        offset,
+        total,
+        announced,
+        problem,
+    };
+    if offset > total {
+        return Err(refuse(
+            "the offset is above the number of dummies that could carry it",
+        ));
+    }
+    if total > announced {
+        return Err(refuse(
+            "more dummies than the elements the peer announced in all",
+        ));
+    }
+    (own_ids as u64)
+        .checked_add(total)
+        .ok_or(refuse("our set size plus the dummies would overflow"))
 }
 
 impl ExpectDoubleBlinded {

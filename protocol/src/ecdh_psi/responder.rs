@@ -4,10 +4,11 @@ use rand_core::{CryptoRng, RngCore};
 use super::messages::chunked;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use subtle::{ConditionallySelectable, ConstantTimeLess};
 use zeroize::Zeroize;
 
 use super::{ElementCounter, Message, Mode, Padding, Session, check_announced};
-use crate::group::{BlindingKey, EncodedPoint, decode_all, decode_point, hash_all, random_point};
+use crate::group::{BlindingKey, EncodedPoint, decode_all, decode_point, hash_all, map_chunks};
 use crate::{Error, IdSet, Progress, Step};
 
 /// What the responder learns: only the size of the requester's set.
@@ -31,10 +32,15 @@ impl Responder {
     ) -> (ExpectRequesterHello, Vec<Message>) {
         let key = BlindingKey::random(rng);
         let tag = session.tag();
-        let hashed = hash_all(&tag, ids.iter());
-        let mut blinded = key.blind_batch(&hashed);
         let dummies = Dummies::new(session.padding(), rng);
-        blinded.extend(dummies.own_list_elements(rng));
+        // Size dummies go through exactly the path of a real id, so the time
+        // this takes depends on |Y| + size dummies (public, announced) and
+        // not on how it splits.
+        let size_ids = dummies.size_ids.iter().map(|id| id.as_slice());
+        let all_ids = ids.iter().chain(size_ids);
+        let hashed = hash_all(&tag, all_ids);
+        let mut blinded = key.blind_batch(&hashed);
+        blinded.extend(dummies.own_list_elements());
         blinded.shuffle(rng);
         let mut send = vec![Message::ResponderHello {
             set_size: blinded.len() as u64,
@@ -62,61 +68,96 @@ pub struct ExpectRequesterHello {
     dummies: Dummies,
 }
 
-/// The responder's padding: secret exponents of the matching dummies, and how
-/// many unmatched ones to add.
+/// The responder's padding dummies.
+///
+/// Every dummy costs the same work whether it matches or not, so the time
+/// the responder takes says nothing of the secret number that match: each
+/// draws two scalars `r` and `s`, puts `r·G` in our list, and returns `t·A`
+/// among the double-blinded elements, where `t` is `r` for a matching dummy
+/// (so that `(r·G)^a = r·A` matches) and `s` for an unmatched one (so `s·A`
+/// is a uniformly random element, unrelated to anything in our list). `t` is
+/// chosen with a constant-time select, not a branch.
 struct Dummies {
-    matching: Vec<Scalar>,
-    unmatched: u64,
+    /// `r` per dummy.
+    own: Vec<Scalar>,
+    /// `t` per dummy.
+    returned: Vec<Scalar>,
+    /// The size dummies: random 32-byte ids, so no requester id matches one
+    /// except with negligible probability.
+    size_ids: Vec<[u8; 32]>,
 }
 
 impl Dummies {
     fn new<R: CryptoRng + RngCore>(padding: Padding, rng: &mut R) -> Self {
-        let (matching, total) = match padding {
-            Padding::Responder { matching, total } => (matching.min(total), total),
-            _ => (0, 0),
+        let (matching, total, size_dummies) = match padding {
+            Padding::Responder { matching, total } => (matching.min(total), total, 0),
+            Padding::ResponderWithSize {
+                matching,
+                total,
+                size_dummies,
+            } => (matching.min(total), total, size_dummies),
+            Padding::None | Padding::Requester { .. } => (0, 0, 0),
         };
+        let (own, returned) = (0..total)
+            .map(|i| {
+                let r = Scalar::random(rng);
+                let s = Scalar::random(rng);
+                (r, Scalar::conditional_select(&s, &r, i.ct_lt(&matching)))
+            })
+            .unzip();
+        let size_ids = (0..size_dummies)
+            .map(|_| {
+                let mut id = [0u8; 32];
+                rng.fill_bytes(&mut id);
+                id
+            })
+            .collect();
         Self {
-            matching: (0..matching).map(|_| Scalar::random(rng)).collect(),
-            unmatched: total - matching,
+            own,
+            returned,
+            size_ids,
         }
     }
 
-    /// For our blinded list: `r·G` per matching dummy, and random elements.
-    fn own_list_elements<R: CryptoRng + RngCore>(&self, rng: &mut R) -> Vec<EncodedPoint> {
-        let mut elements: Vec<EncodedPoint> = self
-            .matching
-            .iter()
-            .map(|r| RistrettoPoint::mul_base(r).compress().to_bytes())
-            .collect();
-        elements.extend((0..self.unmatched).map(|_| random_point(rng).compress().to_bytes()));
-        elements
+    /// For our blinded list: `r·G` per dummy.
+    fn own_list_elements(&self) -> Vec<EncodedPoint> {
+        encode_multiples(&self.own, RistrettoPoint::mul_base)
     }
 
-    /// For the double-blinded list: `r·A` per matching dummy, where `A` is
-    /// the requester's key commitment, so that `(r·G)^a` finds it; and
-    /// random elements that match nothing.
-    fn returned_elements<R: CryptoRng + RngCore>(
-        &self,
-        commitment: &RistrettoPoint,
-        rng: &mut R,
-    ) -> Vec<EncodedPoint> {
-        let mut elements: Vec<EncodedPoint> = self
-            .matching
-            .iter()
-            .map(|r| (r * commitment).compress().to_bytes())
-            .collect();
-        elements.extend((0..self.unmatched).map(|_| random_point(rng).compress().to_bytes()));
-        elements
+    /// For the double-blinded list: `t·A` per dummy, where `A` is the
+    /// requester's key commitment.
+    fn returned_elements(&self, commitment: &RistrettoPoint) -> Vec<EncodedPoint> {
+        encode_multiples(&self.returned, |half| half * commitment)
     }
 
     fn total(&self) -> u64 {
-        self.matching.len() as u64 + self.unmatched
+        self.own.len() as u64
     }
+}
+
+/// Encodes `k·P` for each scalar `k`, where `multiple(k)` computes `k·P`:
+/// computes `(k/2)·P` and lets `double_and_compress_batch` double and encode
+/// the batch with one shared inversion, as [`BlindingKey::blind_batch`] does.
+fn encode_multiples(
+    scalars: &[Scalar],
+    multiple: impl Fn(&Scalar) -> RistrettoPoint + Sync + Send,
+) -> Vec<EncodedPoint> {
+    let half = Scalar::from(2u8).invert();
+    map_chunks(scalars, 256, |chunk| {
+        let halves: Vec<RistrettoPoint> = chunk.iter().map(|k| multiple(&(k * half))).collect();
+        RistrettoPoint::double_and_compress_batch(&halves)
+            .into_iter()
+            .map(|c| c.to_bytes())
+            .collect::<Vec<_>>()
+    })
+    .concat()
 }
 
 impl Drop for Dummies {
     fn drop(&mut self) {
-        self.matching.zeroize();
+        self.own.zeroize();
+        self.returned.zeroize();
+        self.size_ids.zeroize();
     }
 }
 
@@ -164,7 +205,8 @@ impl From<ExpectRequesterHello> for ResponderState {
 }
 
 impl ExpectRequesterHello {
-    /// Accepts the requester's hello. `rng` draws the unmatched dummies.
+    /// Accepts the requester's hello. `rng` shuffles what goes back, when
+    /// that is all sent at once.
     pub fn handle<R: CryptoRng + RngCore>(
         self,
         message: Message,
@@ -189,7 +231,7 @@ impl ExpectRequesterHello {
                 received: "RequesterHello without one",
             })?;
             let commitment = decode_point(&commitment, 0)?;
-            self.dummies.returned_elements(&commitment, rng)
+            self.dummies.returned_elements(&commitment)
         } else {
             Vec::new()
         };
