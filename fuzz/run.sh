@@ -40,7 +40,7 @@ if [ -e "${regressions[0]}" ]; then
   echo "replaying ${#regressions[@]} regression input(s) of $target" >&2
   "$bin" -rss_limit_mb=2048 "${regressions[@]}" >"$log.regressions" 2>&1 || {
     status=$?
-    tail -n 30 "$log.regressions" >&2
+    grep -A 6 -E "^(thread .* panicked|memory allocation|==[0-9]+== ERROR)" "$log.regressions" >&2 || tail -n 30 "$log.regressions" >&2
     echo "fuzz/run.sh: $target crashes on a committed regression input (see above)" >&2
   }
 fi

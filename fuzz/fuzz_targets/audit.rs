@@ -4,11 +4,15 @@
 //! Input: a PEM certificate, then the export. Both may come from whoever hands
 //! the auditor the files. Every entry that parses must print back to itself;
 //! a log that verifies must verify against its own head and fail against any
-//! other. The parsed entries are then sealed again with this process's own
-//! node key, which makes sequence, links, hashes and signatures right, so the
-//! only failure left to verification is a job manifest whose signatures do
-//! not hold: that drives the fuzzer's certificates and manifests through the
-//! signature checks.
+//! other.
+//!
+//! The parsed entries are then made into the log a forger with a key of its
+//! own would write: sealed again with this process's node key (so sequence,
+//! links, hashes and signatures hold), each job manifest naming this node as
+//! requester, signed by it, and naming as responder whatever certificate
+//! bytes the entry carries. The only check left to fail is the responder's
+//! countersignature, so the fuzzer's certificate bytes reach the X.509
+//! parser and the signature check.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -17,9 +21,9 @@ use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use unseen_fuzz::scratch_dir;
-use unseen_node::audit::{AuditEntry, AuditError, parse_line, seal, verify};
+use unseen_node::audit::{AuditEntry, AuditError, AuditEvent, parse_line, seal, verify};
 use unseen_node::config::NodePaths;
-use unseen_node::identity::Identity;
+use unseen_node::identity::{Fingerprint, Identity};
 
 const PEM_END: &str = "-----END CERTIFICATE-----";
 
@@ -30,6 +34,22 @@ fn own_identity() -> &'static Identity {
         std::fs::create_dir_all(&dir).expect("the scratch directory is writable");
         Identity::create("fuzz", &NodePaths::new(dir)).expect("a fresh identity")
     })
+}
+
+/// Makes a job agreement this node's own, as a forger holding a key would.
+fn own_the_job(event: &mut AuditEvent, identity: &Identity) {
+    if let AuditEvent::JobAgreed {
+        manifest,
+        requester_signature,
+        peer_certificate,
+        ..
+    } = event
+    {
+        let peer_cert = CertificateDer::from(hex::decode(&*peer_certificate).unwrap_or_default());
+        manifest.requester.fingerprint = identity.fingerprint().to_string();
+        manifest.responder.fingerprint = Fingerprint::of(&peer_cert).to_string();
+        *requester_signature = hex::encode(manifest.sign_request(identity));
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -74,14 +94,18 @@ fuzz_target!(|data: &[u8]| {
     let mut last = None;
     let mut resealed = Vec::new();
     for entry in entries.into_iter().flatten() {
-        let entry = seal(identity, last.take(), entry.time, entry.event);
+        let mut event = entry.event;
+        own_the_job(&mut event, identity);
+        let entry = seal(identity, last.take(), entry.time, event);
         last = Some((entry.seq, entry.hash.clone()));
         resealed.push(Ok(entry));
     }
     let count = resealed.len() as u64;
     match verify(resealed, identity.cert(), None) {
         Ok(verified) => assert_eq!(verified.entries, count),
-        Err(AuditError::BadManifest { .. }) => {}
+        Err(AuditError::BadManifest {
+            party: "responder", ..
+        }) => {}
         Err(e) => panic!("a log this node sealed itself does not verify: {e}"),
     }
 });
