@@ -5,7 +5,7 @@
 # fuzzes for SECONDS from the committed seeds (fuzz/seeds/TARGET) and the corpus earlier
 # runs grew (fuzz/corpus/TARGET, git-ignored). A crash is saved under
 # fuzz/artifacts/TARGET/ and the script exits non-zero. The last line is a
-# summary: target, seconds, executions, coverage, corpus, crashes.
+# summary: target, seconds, executions, coverage, corpus, new crash artifacts.
 set -euo pipefail
 fuzz=$(cd "$(dirname "$0")" && pwd)
 if [ $# -lt 2 ]; then
@@ -46,6 +46,7 @@ if [ -e "${regressions[0]}" ]; then
 fi
 
 started=$SECONDS
+touch "$log.start"
 "$bin" "$fuzz/corpus/$target" "$fuzz/seeds/$target" \
   -max_total_time="$seconds" -max_len="$max_len" -timeout=20 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$fuzz/artifacts/$target/" "$@" >"$log" 2>&1 || {
@@ -62,6 +63,6 @@ rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$done_line")
 ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$done_line")
 corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$done_line")
-crashes=$(find "$fuzz/artifacts/$target" -type f | wc -l)
+crashes=$(find "$fuzz/artifacts/$target" -type f -newer "$log.start" | wc -l)
 echo "fuzz $target: ${elapsed}s, ${execs:-?} execs (${rate:-?}/s), cov ${cov:-?}, features ${ft:-?}, corpus ${corp:-?}, artifacts $crashes, exit $status"
 exit "$status"
