@@ -445,7 +445,7 @@ async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() 
     let root = tempfile::tempdir().expect("tempdir");
     let (mut alice, mut bob) = pair(root.path(), &ids(0..400), &ids(200..600));
     let truth = 200i64;
-    // ε = 0.1 per release (σ ≈ 14), a budget of five releases.
+    // ε = 0.1 per job (the count's noise has σ ≈ 28), a budget of five jobs.
     let grant = bob.grant("alice", "customers", |g| {
         g.protocols = vec![GrantedProtocol::PsiCa];
         g.quota.epsilon_per_job_micros = Some(100_000);
@@ -463,15 +463,19 @@ async fn noisy_counts_spend_the_privacy_budget_and_never_show_the_exact_value() 
         );
         released.push(report.intersection_size.expect("released") as i64);
     }
-    // The padding is clamped to truth ± offset; the offset for ε = 0.1 and a
-    // tail of 5e-10 is ⌈ln(1/(5e-10·(1+e^-0.1)))/0.1⌉ = 208.
-    let offset = 208;
+    // The job's ε = 0.1 and δ = 1e-9 are split between the set size and the
+    // count, so the count's noise uses ε = 0.05 and is clamped to truth ±
+    // offset with tail δ/4: ⌈ln(1/(2.5e-10·(1+e^-0.05)))/0.05⌉ = 429.
+    let eps = 0.05f64;
+    let offset = (1.0 / (2.5e-10 * (1.0 + (-eps).exp()))).ln() / eps;
+    let offset = offset.ceil() as i64;
+    assert_eq!(offset, 429);
     assert!(
         released.iter().all(|r| (r - truth).abs() <= offset),
         "{released:?}"
     );
     let mean = released.iter().sum::<i64>() as f64 / 5.0;
-    let sigma = (2.0 * (-0.1f64).exp()).sqrt() / (1.0 - (-0.1f64).exp());
+    let sigma = (2.0 * (-eps).exp()).sqrt() / (1.0 - (-eps).exp());
     assert!(
         (mean - truth as f64).abs() <= 5.0 * sigma / 5f64.sqrt(),
         "{released:?}"

@@ -399,20 +399,19 @@ impl Boundary {
         let bad =
             |e: dp::DpError| refuse("the data owner's noise settings are invalid", e.to_string());
         let epsilon = dp::Epsilon::from_micros(epsilon_micros).map_err(bad)?;
-        // Clamping at either end has probability 2·tail, so tail = delta/2.
+        // One draw pads both what the requester sees of our data: the count
+        // and, with size dummies, the set size; the job's epsilon and delta
+        // are split between them (docs/protocols/ecdh-psi.md).
         let drawn =
-            dp::padding_for_count(epsilon, delta_nanos, 2_000_000_000, &mut rand_core::OsRng)
+            dp::padding_for_release(epsilon, delta_nanos, 1_000_000_000, &mut rand_core::OsRng)
                 .map_err(bad)?;
         let terms = NoiseTerms {
             epsilon_micros,
             delta_nanos,
-            offset: drawn.offset,
-            total: drawn.total,
+            offset: drawn.params.count_offset,
+            total: drawn.params.count_total,
         };
-        let padding = Padding::Responder {
-            matching: drawn.matching,
-            total: drawn.total,
-        };
+        let padding = Padding::for_responder(&drawn);
         Ok(Some((terms, padding)))
     }
 

@@ -91,6 +91,11 @@ pub enum JobError {
     /// Writing the output failed.
     #[error("{0}")]
     Output(String),
+    /// The peer's release terms are not usable.
+    #[error(
+        "the peer's release terms are unusable: {0}; its node must send the terms its epsilon and delta give"
+    )]
+    BadReleaseTerms(String),
     /// An internal task failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -115,6 +120,7 @@ impl JobError {
             Self::Wire(_) => (AbortCode::Undecodable as u16, self.to_string()),
             Self::Unexpected { .. } => (AbortCode::UnexpectedMessage as u16, self.to_string()),
             Self::Timeout(_) => (AbortCode::Timeout as u16, self.to_string()),
+            Self::BadReleaseTerms(_) => (AbortCode::BadReleaseTerms as u16, self.to_string()),
             Self::Connect { .. } | Self::Output(_) | Self::Internal(_) => {
                 (AbortCode::Internal as u16, "the peer's node failed".into())
             }
@@ -598,11 +604,8 @@ async fn requester_exchange(
         .record_agreement(accepted, request, &acceptance, &peer_cert)
         .map_err(|refusal| JobError::Internal(refusal.local_reason))?;
     let mut session = session(accepted);
-    if let Some(noise) = acceptance.terms.noise {
-        session.padding = Padding::Requester {
-            offset: noise.offset,
-            total: noise.total,
-        };
+    if let Some(noise) = &acceptance.terms.noise {
+        session.padding = crate::noise::requester_padding(noise)?;
     }
     let data = accepted.data.clone();
     let (state, messages) =

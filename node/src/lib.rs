@@ -27,6 +27,7 @@ pub mod grant;
 pub mod identity;
 pub mod job;
 pub mod manifest;
+mod noise;
 pub mod policy;
 pub mod server;
 pub mod setup;

@@ -138,6 +138,9 @@ pub enum AbortCode {
     Timeout = 103,
     /// The node failed for a reason of its own.
     Internal = 104,
+    /// The release terms in the acceptance are not the ones its epsilon and
+    /// delta give.
+    BadReleaseTerms = 105,
 }
 
 /// Why a frame's payload is not a message.
@@ -161,24 +164,57 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
 }
 
 /// Decodes one envelope; trailing bytes are an error.
+///
+/// Only the canonical encoding is accepted: postcard's decoder also takes
+/// overlong varints (`81 00` for 1), so the message is encoded again and must
+/// give back exactly the bytes received. One message then has one spelling,
+/// and nothing downstream (a signature, a log, a replay check) can be fed two.
 pub fn decode(bytes: &[u8]) -> Result<PeerMessage, WireError> {
     let undecodable = |e: postcard::Error| WireError::Undecodable(e.to_string());
     let (version, rest) = postcard::take_from_bytes::<u16>(bytes).map_err(undecodable)?;
     if version != WIRE_VERSION {
         return Err(WireError::Version(version));
     }
-    match postcard::take_from_bytes::<PeerMessage>(rest).map_err(undecodable)? {
-        (message, []) => Ok(message),
-        (_, trailing) => Err(WireError::Undecodable(format!(
-            "{} trailing bytes after the message",
-            trailing.len()
-        ))),
+    let message = match postcard::take_from_bytes::<PeerMessage>(rest).map_err(undecodable)? {
+        (message, []) => message,
+        (_, trailing) => {
+            return Err(WireError::Undecodable(format!(
+                "{} trailing bytes after the message",
+                trailing.len()
+            )));
+        }
+    };
+    if encode(&message) != bytes {
+        return Err(WireError::Undecodable(format!(
+            "{} is not in its canonical encoding (overlong integer)",
+            message.kind()
+        )));
     }
+    Ok(message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// postcard also decodes overlong varints (found by the `wire` fuzz
+    /// target): one message must have exactly one encoding.
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        assert_eq!(decode(&[1, 4]), Ok(PeerMessage::JobFinished));
+        for overlong in [
+            vec![0x81, 0x00, 4],
+            vec![1, 0x84, 0x00],
+            vec![1, 2, 0x82, 0x00, b'n', b'o'],
+        ] {
+            assert!(
+                matches!(decode(&overlong), Err(WireError::Undecodable(_))),
+                "{overlong:02x?} decoded"
+            );
+        }
+        let regression = include_bytes!("../../fuzz/regressions/wire/noncanonical-u64-varint");
+        assert!(decode(regression).is_err());
+    }
 
     #[test]
     fn envelope_bytes_are_pinned() {

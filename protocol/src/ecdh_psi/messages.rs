@@ -72,6 +72,11 @@ impl Message {
             )));
         }
         match postcard::take_from_bytes::<Self>(bytes) {
+            // postcard also decodes overlong varints; one message must have
+            // one encoding, so anything but the canonical bytes is refused.
+            Ok((message, [])) if message.encode() != bytes => Err(crate::Error::Undecodable(
+                format!("{} is not in its canonical encoding", message.kind()),
+            )),
             Ok((message, [])) => Ok(message),
             Ok((_, rest)) => Err(crate::Error::Undecodable(format!(
                 "{} trailing bytes after the message",

@@ -374,6 +374,33 @@ fn truncated_and_trailing_bytes_are_rejected() {
     assert!(matches!(Message::decode(&[9]), Err(Error::Undecodable(_))));
 }
 
+/// postcard decodes overlong varints too; a message with two encodings could
+/// be fed to a signature or a replay check under either, so only the
+/// canonical bytes decode (found by the `psi_message` fuzz target).
+#[test]
+fn overlong_integers_are_refused() {
+    assert_eq!(
+        Message::decode(&[1, 0x7f]),
+        Ok(Message::ResponderHello { set_size: 127 })
+    );
+    for overlong in [
+        vec![1, 0xff, 0x00],
+        vec![1, 0x80, 0x00],
+        vec![0, 0xac, 0x82, 0x00, 0],
+    ] {
+        assert!(
+            matches!(Message::decode(&overlong), Err(Error::Undecodable(_))),
+            "{overlong:02x?} decoded"
+        );
+    }
+    let mut chunk = vec![4, 0x81, 0x00];
+    chunk.extend([7u8; 32]);
+    assert!(matches!(
+        Message::decode(&chunk),
+        Err(Error::Undecodable(_))
+    ));
+}
+
 #[test]
 fn full_chunk_fits_the_encoded_limit() {
     let full = Message::RequesterBlinded(vec![[0xee; 32]; MAX_CHUNK_POINTS]);
