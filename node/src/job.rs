@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
-    Message as PsiMessage, Padding, PsiOutput, PsiResult, Requester, RequesterState, Responder,
+    Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
     ResponderState, Session,
 };
 
