@@ -125,7 +125,10 @@ impl JobError {
                 (AbortCode::Internal as u16, "the peer's node failed".into())
             }
         };
-        Some(PeerMessage::Abort { code, reason })
+        Some(PeerMessage::Abort {
+            code,
+            reason: wire::reason(&reason),
+        })
     }
 }
 
@@ -710,7 +713,7 @@ pub async fn serve_stream(
         }) => {
             tracing::info!(peer = %peer.name, job = %request.manifest.job_id, "refused a job: {local_reason}");
             stream.send(&PeerMessage::JobRefused {
-                reason: public_reason,
+                reason: wire::reason(&public_reason),
             });
             stream.close().await;
             return;

@@ -4,8 +4,15 @@
 //! The version is decoded first, so a peer speaking another version gets a
 //! clear error rather than a confusing decode failure.
 
+mod bounds;
+
 use serde::{Deserialize, Serialize};
 use unseen_protocol::JobId;
+
+pub use bounds::{
+    MAX_NAME_BYTES, MAX_PURPOSE_BYTES, MAX_REASON_BYTES, MAX_RECIPIENTS, MAX_SIGNATURE_BYTES,
+    reason,
+};
 
 use crate::manifest::JobManifest;
 use unseen_protocol::ecdh_psi::{Message as PsiMessage, Mode};
@@ -155,6 +162,10 @@ pub enum WireError {
     /// The bytes are not a message.
     #[error("undecodable message: {0}")]
     Undecodable(String),
+    /// A string or list in the message is over its bound, or holds control
+    /// characters.
+    #[error("refused message: {0}")]
+    Bounds(String),
 }
 
 /// Encodes a message in its envelope.
@@ -163,7 +174,8 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
     postcard::to_allocvec(&(WIRE_VERSION, message)).unwrap_or_default()
 }
 
-/// Decodes one envelope; trailing bytes are an error.
+/// Decodes one envelope; trailing bytes are an error, and so is any string
+/// over its bound or holding control characters ([`bounds`]).
 ///
 /// Only the canonical encoding is accepted: postcard's decoder also takes
 /// overlong varints (`81 00` for 1), so the message is encoded again and must
@@ -190,6 +202,7 @@ pub fn decode(bytes: &[u8]) -> Result<PeerMessage, WireError> {
             message.kind()
         )));
     }
+    bounds::check(&message)?;
     Ok(message)
 }
 
@@ -212,7 +225,7 @@ mod tests {
                 "{overlong:02x?} decoded"
             );
         }
-        let regression = include_bytes!("../../fuzz/regressions/wire/noncanonical-u64-varint");
+        let regression = include_bytes!("../../../fuzz/regressions/wire/noncanonical-u64-varint");
         assert!(decode(regression).is_err());
     }
 
