@@ -178,6 +178,7 @@ async fn a_new_key_under_an_old_name_inherits_no_grant() {
         .expect("alice's grant");
     // Bob's operator replaces alice's registration with another key.
     bob.store().remove_peer("alice").expect("remove");
+    bob.peers_changed();
     let mallory = HandRequester::connect(root.path(), "mallory", "alice", &bob).await;
     let job = JobId::random(&mut rand_core::OsRng);
     let request = mallory.request(&bob, job, Mode::Cardinality, "customers", 40);

@@ -116,6 +116,7 @@ async fn unregistered_certificates_are_refused_in_the_handshake() {
     store
         .add_peer("alice", &alice.addr, mallory.fingerprint)
         .expect("register wrongly");
+    bob.peers_changed();
     // Grants belong to a certificate: the new registration needs its own.
     bob.grant("alice", "customers", |_| {});
     let err = run(&bob, Job::psi_ca("alice"))

@@ -45,7 +45,9 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         Self {
             connect_timeout_secs: 10,
-            idle_timeout_secs: 30,
+            // Keep-alives go every third of this, so a killed peer is
+            // noticed within seconds, not half a minute.
+            idle_timeout_secs: 5,
             message_timeout_secs: 120,
         }
     }
@@ -59,6 +61,18 @@ pub struct Limits {
     pub max_frame_bytes: u32,
     /// The largest set a peer may bring to a job.
     pub max_peer_set_size: u64,
+    /// Connections one peer may hold open at once.
+    pub max_connections_per_peer: u32,
+    /// Jobs one peer may run here at once; further streams are refused
+    /// before their request is read.
+    pub max_jobs_per_peer: u32,
+    /// Requests of one peer the node refuses per minute before it stops
+    /// reading that peer's requests until the minute has passed.
+    pub max_refusals_per_peer_per_minute: u32,
+    /// Every job may run this long, whatever its size...
+    pub job_seconds_base: u64,
+    /// ...plus this long per million ids on both sides together.
+    pub job_seconds_per_million_ids: u64,
 }
 
 impl Default for Limits {
@@ -66,7 +80,21 @@ impl Default for Limits {
         Self {
             max_frame_bytes: 1 << 20,
             max_peer_set_size: 1 << 24,
+            max_connections_per_peer: 16,
+            max_jobs_per_peer: 16,
+            max_refusals_per_peer_per_minute: 30,
+            job_seconds_base: 300,
+            job_seconds_per_million_ids: 900,
         }
+    }
+}
+
+impl Limits {
+    /// How long a whole job with `ids` ids on both sides together may run.
+    pub fn job_deadline(&self, ids: u64) -> Duration {
+        let per_million = u128::from(self.job_seconds_per_million_ids) * u128::from(ids);
+        let extra = u64::try_from(per_million.div_ceil(1_000_000)).unwrap_or(u64::MAX);
+        Duration::from_secs(self.job_seconds_base.saturating_add(extra))
     }
 }
 
@@ -113,6 +141,17 @@ impl NodeConfig {
                 self.limits.max_frame_bytes,
                 min_frame_bytes()
             )));
+        }
+        let l = &self.limits;
+        if l.max_connections_per_peer == 0
+            || l.max_jobs_per_peer == 0
+            || l.max_refusals_per_peer_per_minute == 0
+            || l.job_seconds_base == 0
+        {
+            return Err(bad(
+                "limits.max_connections_per_peer, max_jobs_per_peer, max_refusals_per_peer_per_minute and job_seconds_base must be at least 1; remove the key to use the default"
+                    .into(),
+            ));
         }
         let n = &self.network;
         if n.connect_timeout_secs == 0 || n.idle_timeout_secs == 0 || n.message_timeout_secs == 0 {

@@ -23,6 +23,9 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub enum ControlRequest {
     /// Is the node serving, and who is it?
     Ping,
+    /// The registered peers changed: read them again, and close the live
+    /// connections of any peer no longer registered.
+    PeersChanged,
     /// Run a PSI job as the requester.
     RunPsi {
         /// The registered peer to run it with.
@@ -52,6 +55,14 @@ pub enum ControlResponse {
         name: String,
         /// Where it listens for peers.
         listen: String,
+        /// What it holds and has turned away.
+        #[serde(default)]
+        counters: crate::counters::CountersSnapshot,
+    },
+    /// Answer to [`ControlRequest::PeersChanged`].
+    PeersReloaded {
+        /// Live connections closed because their peer was removed.
+        closed: usize,
     },
     /// A job finished.
     Job(Box<JobReport>),

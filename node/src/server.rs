@@ -15,9 +15,12 @@ use crate::boundary::{Boundary, OutgoingJob};
 use crate::clock::SystemClock;
 use crate::config::{NodeConfig, NodePaths};
 use crate::control::{self, ControlRequest, ControlResponse};
+use crate::counters::{CountersSnapshot, NodeCounters, Total};
 use crate::error::NodeError;
+use crate::gate::{CLOSE_REFUSED, Gate, GateRefusal};
 use crate::identity::{Fingerprint, Identity};
-use crate::job::{self, JobError, JobReport, JobStreams, StreamLimits};
+use crate::job::{self, JobError, JobReport, JobStreams, Served, StreamLimits};
+use crate::log_limit::LogLimit;
 use crate::store::Store;
 use crate::transport::{self, tls};
 use crate::wire::ProtocolRequest;
@@ -31,24 +34,15 @@ pub struct Node {
     store: Arc<Store>,
     boundary: Boundary,
     endpoint: quinn::Endpoint,
+    gate: Arc<Gate>,
+    counters: Arc<NodeCounters>,
     /// Held, locked, while the node runs; the OS releases it if it dies.
     _serve_lock: std::fs::File,
 }
 
-#[derive(Debug)]
-struct StorePeers(Arc<Store>);
-
-impl tls::PeerRegistry for StorePeers {
-    fn is_registered(&self, fingerprint: &Fingerprint) -> bool {
-        match self.0.peer_by_fingerprint(*fingerprint) {
-            Ok(peer) => peer.is_some(),
-            Err(e) => {
-                tracing::error!("cannot read the peer registry: {e}");
-                false
-            }
-        }
-    }
-}
+/// A peer can make the node log on demand by failing handshakes; a few lines
+/// a minute say so, the rest are counted.
+static HANDSHAKE_LOG: LogLimit = LogLimit::new(5, std::time::Duration::from_secs(60));
 
 /// A node started in the background; stops when [`RunningNode::shutdown`] is
 /// called or the value is dropped.
@@ -60,9 +54,15 @@ pub struct RunningNode {
     pub fingerprint: Fingerprint,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    counters: Arc<NodeCounters>,
 }
 
 impl RunningNode {
+    /// What the node holds and has turned away, now.
+    pub fn counters(&self) -> CountersSnapshot {
+        self.counters.snapshot()
+    }
+
     /// Stops accepting, lets running jobs end their streams, and waits.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -91,8 +91,10 @@ impl Node {
                 "jobs left running by the previous process are marked interrupted"
             );
         }
-        let endpoint =
-            transport::bind_endpoint(&config, &identity, Arc::new(StorePeers(store.clone())))?;
+        let counters = Arc::new(NodeCounters::default());
+        // The handshake checks peers in memory, never under the store's lock.
+        let gate = Arc::new(Gate::load(&store, config.limits.clone(), counters.clone())?);
+        let endpoint = transport::bind_endpoint(&config, &identity, gate.clone())?;
         store.audit(AuditEvent::NodeStarted {
             name: config.name.clone(),
             fingerprint: identity.fingerprint().to_string(),
@@ -109,6 +111,8 @@ impl Node {
             identity,
             store,
             endpoint,
+            gate,
+            counters,
             _serve_lock: serve_lock,
         })
     }
@@ -131,6 +135,7 @@ impl Node {
         let fingerprint = self.identity.fingerprint();
         let control = bind_control(&self.paths)?;
         let (stop, stopped) = watch::channel(false);
+        let counters = self.counters.clone();
         let node = Arc::new(self);
         let task = tokio::spawn(node.run(control, stopped));
         Ok(RunningNode {
@@ -138,6 +143,7 @@ impl Node {
             fingerprint,
             stop,
             task,
+            counters,
         })
     }
 
@@ -174,6 +180,8 @@ impl Node {
             max_frame: self.config.limits.max_frame_bytes,
             message_timeout: self.config.message_timeout(),
             max_peer_set_size: self.config.limits.max_peer_set_size,
+            limits: self.config.limits.clone(),
+            counters: self.counters.clone(),
         }
     }
 
@@ -182,28 +190,53 @@ impl Node {
         let connection = match incoming.await {
             Ok(connection) => connection,
             Err(e) => {
-                tracing::warn!(%remote, "refused a connection during the TLS handshake: {e}");
+                self.counters.count(Total::HandshakesRefused);
+                if let Some(suppressed) = HANDSHAKE_LOG.allow(std::time::Instant::now()) {
+                    tracing::warn!(%remote, suppressed, "refused a connection during the TLS handshake: {e}");
+                }
                 return;
             }
         };
-        let peer = tls::peer_fingerprint(&connection)
-            .and_then(|fp| self.store.peer_by_fingerprint(fp).ok().flatten());
-        let Some(peer) = peer else {
-            tracing::warn!(%remote, "closing a connection whose peer is no longer registered");
-            connection.close(1u32.into(), b"not a registered peer");
+        let Some(fingerprint) = tls::peer_fingerprint(&connection) else {
+            connection.close(CLOSE_REFUSED.into(), b"no client certificate");
             return;
         };
-        tracing::debug!(peer = %peer.name, %remote, "peer connected");
+        let _slot = match self.gate.open_connection(fingerprint, &connection) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                tracing::debug!(%remote, "closed a connection at once: {refusal}");
+                connection.close(CLOSE_REFUSED.into(), refusal.to_string().as_bytes());
+                return;
+            }
+        };
+        tracing::debug!(%remote, "peer connected");
         while let Ok((send, recv)) = connection.accept_bi().await {
-            let node = self.clone();
-            let peer = peer.clone();
             let streams = JobStreams {
                 connection: connection.clone(),
                 send,
                 recv,
             };
+            // Each stream is checked again, in memory: a peer removed since
+            // the handshake gets nothing more.
+            let (slot, peer) = match self.gate.open_stream(fingerprint) {
+                Ok(slot) => (slot, self.gate.peer(&fingerprint)),
+                Err(GateRefusal::NotRegistered) => {
+                    connection.close(CLOSE_REFUSED.into(), b"the peer was removed");
+                    break;
+                }
+                Err(refusal) => {
+                    tokio::spawn(job::refuse_stream(streams, refusal.to_string()));
+                    continue;
+                }
+            };
+            let Some(peer) = peer else { continue };
+            let node = self.clone();
             tokio::spawn(async move {
-                job::serve_stream(&node.boundary, peer, streams, node.limits()).await;
+                let served = job::serve_stream(&node.boundary, peer, streams, node.limits()).await;
+                if served == Served::Refused {
+                    node.gate.note_refusal(fingerprint);
+                }
+                drop(slot);
             });
         }
     }
@@ -218,6 +251,13 @@ impl Node {
                     .local_addr()
                     .map(|a| a.to_string())
                     .unwrap_or_default(),
+                counters: self.counters.snapshot(),
+            },
+            Ok(ControlRequest::PeersChanged) => match self.gate.reload(&self.store) {
+                Ok(closed) => ControlResponse::PeersReloaded { closed },
+                Err(e) => ControlResponse::Error {
+                    message: e.to_string(),
+                },
             },
             Ok(ControlRequest::RunPsi {
                 peer,

@@ -46,6 +46,7 @@ impl HandRequester {
             .store()
             .add_peer(registered_as, "127.0.0.1:9", identity.fingerprint())
             .expect("register the attacker");
+        server.peers_changed();
         let config = NodeConfig::load(&own.dir).expect("config");
         let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
         let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");

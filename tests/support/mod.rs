@@ -94,6 +94,35 @@ impl TestNode {
         store
             .add_peer(other.name, &other.addr, other.fingerprint)
             .expect("register");
+        self.peers_changed();
+    }
+
+    /// Tells the running node that its peers changed, as `unseen peer add`
+    /// and `peer remove` do; returns how many connections it closed.
+    pub fn peers_changed(&self) -> usize {
+        if self.running.is_none() {
+            return 0;
+        }
+        let dir = self.dir.clone();
+        // The caller may be on the test's runtime: ask from a thread of its own.
+        let answer = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let socket = NodePaths::new(&dir).control_socket();
+            runtime.block_on(control::request(
+                &dir,
+                &socket,
+                &ControlRequest::PeersChanged,
+            ))
+        })
+        .join()
+        .expect("thread");
+        match answer.expect("control socket") {
+            ControlResponse::PeersReloaded { closed } => closed,
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     /// Writes `ids` as a CSV file and registers it as `name`.

@@ -24,6 +24,7 @@ impl RawPeer {
             .store()
             .add_peer("raw", "127.0.0.1:9", identity.fingerprint())
             .expect("register raw");
+        server.peers_changed();
         let config = NodeConfig::load(&raw.dir).expect("config");
         let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
         let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");

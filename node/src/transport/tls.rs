@@ -27,6 +27,10 @@ pub trait PeerRegistry: Send + Sync + std::fmt::Debug {
     fn is_registered(&self, fingerprint: &Fingerprint) -> bool;
 }
 
+/// Unregistered certificates logged per minute.
+static UNREGISTERED_LOG: crate::log_limit::LogLimit =
+    crate::log_limit::LogLimit::new(5, std::time::Duration::from_secs(60));
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -182,7 +186,10 @@ impl ClientCertVerifier for RegisteredClients {
         if self.peers.is_registered(&fingerprint) {
             Ok(ClientCertVerified::assertion())
         } else {
-            tracing::warn!(%fingerprint, "refused a TLS handshake: the client certificate is not a registered peer's");
+            // Anyone can make us log this: a few lines a minute, then a count.
+            if let Some(suppressed) = UNREGISTERED_LOG.allow(std::time::Instant::now()) {
+                tracing::warn!(%fingerprint, suppressed, "refused a TLS handshake: the client certificate is not a registered peer's");
+            }
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))

@@ -93,6 +93,7 @@ fn peer(dir: &Path, command: PeerCommand) -> Result<()> {
             let fingerprint = Fingerprint::parse(&fingerprint)?;
             store.add_peer(&name, &addr, fingerprint)?;
             println!("registered peer {name} at {addr}");
+            tell_serving_node(dir)?;
         }
         PeerCommand::List => {
             for peer in store.peers()? {
@@ -102,9 +103,39 @@ fn peer(dir: &Path, command: PeerCommand) -> Result<()> {
         PeerCommand::Remove { name } => {
             store.remove_peer(&name)?;
             println!("removed peer {name}");
+            tell_serving_node(dir)?;
         }
     }
     Ok(())
+}
+
+/// Tells a node serving from `dir`, if any, that its peers changed, so a
+/// removed peer's connections close now rather than at its next job.
+fn tell_serving_node(dir: &Path) -> Result<()> {
+    let socket = NodePaths::new(dir).control_socket();
+    if !socket.exists() {
+        return Ok(());
+    }
+    let told = runtime()?.block_on(control::request(
+        dir,
+        &socket,
+        &ControlRequest::PeersChanged,
+    ));
+    match told {
+        Ok(ControlResponse::PeersReloaded { closed: 0 }) => Ok(()),
+        Ok(ControlResponse::PeersReloaded { closed }) => {
+            println!("the serving node closed {closed} live connection(s) of removed peers");
+            Ok(())
+        }
+        // A stale socket of a stopped node: the next start reads the peers.
+        Err(_) if std::os::unix::net::UnixStream::connect(&socket).is_err() => Ok(()),
+        Ok(other) => bail!(
+            "the serving node did not take the change ({other:?}); restart it with `unseen serve` so it applies"
+        ),
+        Err(e) => bail!(
+            "the serving node did not take the change ({e}); restart it with `unseen serve` so it applies"
+        ),
+    }
 }
 
 fn dataset(dir: &Path, command: DatasetCommand) -> Result<()> {
@@ -278,7 +309,7 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
             Ok(())
         }
         ControlResponse::Error { message } => bail!("{message}"),
-        ControlResponse::Pong { .. } => {
+        ControlResponse::Pong { .. } | ControlResponse::PeersReloaded { .. } => {
             bail!("the node answered a different request; is it the same unseen version?")
         }
     }
@@ -288,8 +319,24 @@ fn status(dir: &Path) -> Result<()> {
     NodeConfig::load(dir)?;
     let socket = NodePaths::new(dir).control_socket();
     match runtime()?.block_on(control::request(dir, &socket, &ControlRequest::Ping))? {
-        ControlResponse::Pong { name, listen } => {
+        ControlResponse::Pong {
+            name,
+            listen,
+            counters: c,
+        } => {
             println!("node {name} is serving; peers reach it at {listen}");
+            println!(
+                "now: {} peer connections, {} job streams, {} bytes queued to peers",
+                c.connections_open, c.job_streams_open, c.queued_bytes
+            );
+            println!(
+                "turned away since start: {} handshakes, {} connections, {} streams; {} connections closed by peer removal, {} jobs over their deadline",
+                c.handshakes_refused,
+                c.connections_refused,
+                c.streams_refused,
+                c.connections_closed_for_removal,
+                c.jobs_over_deadline
+            );
             Ok(())
         }
         other => bail!("the node answered {other:?}; is it the same unseen version?"),

@@ -9,13 +9,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
     Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
@@ -26,10 +24,15 @@ use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
 use crate::crash::{self, Step};
 use crate::store::{JobEnd, Outcome, Role};
-use crate::transport::frame::{FrameError, read_frame, write_frame};
+use crate::transport::frame::FrameError;
 use crate::wire::{
     self, AbortCode, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms, WireError,
 };
+
+mod stream;
+
+pub use stream::explain_close;
+use stream::{JobStream, Traffic};
 
 /// What a refused handshake usually means, for every place that reports one:
 /// a refused client certificate can surface at connect, at opening the
@@ -81,6 +84,11 @@ pub enum JobError {
     /// The peer was silent too long.
     #[error("peer sent nothing for {0:?}")]
     Timeout(Duration),
+    /// The whole job ran past its deadline.
+    #[error(
+        "the job ran past its deadline of {0:?} (limits.job_seconds_base and job_seconds_per_million_ids set it)"
+    )]
+    Deadline(Duration),
     /// The stream closed early.
     #[error("the peer closed the job's stream early")]
     Closed,
@@ -119,7 +127,7 @@ impl JobError {
             }
             Self::Wire(_) => (AbortCode::Undecodable as u16, self.to_string()),
             Self::Unexpected { .. } => (AbortCode::UnexpectedMessage as u16, self.to_string()),
-            Self::Timeout(_) => (AbortCode::Timeout as u16, self.to_string()),
+            Self::Timeout(_) | Self::Deadline(_) => (AbortCode::Timeout as u16, self.to_string()),
             Self::BadReleaseTerms(_) => (AbortCode::BadReleaseTerms as u16, self.to_string()),
             Self::Connect { .. } | Self::Output(_) | Self::Internal(_) => {
                 (AbortCode::Internal as u16, "the peer's node failed".into())
@@ -170,201 +178,6 @@ pub struct JobReport {
     pub duration_ms: u64,
 }
 
-/// What crossed a job's stream.
-#[derive(Debug, Clone, Copy, Default)]
-struct Traffic {
-    bytes_sent: u64,
-    bytes_received: u64,
-    data_sent: u64,
-    data_received: u64,
-}
-
-/// One job's bidirectional stream, framed and counted.
-enum Outgoing {
-    Frame(Vec<u8>),
-    /// Answered once every frame queued before it is written.
-    Flushed(tokio::sync::oneshot::Sender<()>),
-}
-
-struct JobStream {
-    connection: quinn::Connection,
-    outgoing: mpsc::UnboundedSender<Outgoing>,
-    writer: tokio::task::JoinHandle<std::io::Result<()>>,
-    recv: quinn::RecvStream,
-    bytes_sent: Arc<AtomicU64>,
-    bytes_received: u64,
-    data_sent: u64,
-    data_received: u64,
-    max_frame: u32,
-    timeout: Duration,
-}
-
-impl JobStream {
-    fn new(streams: JobStreams, max_frame: u32, timeout: Duration) -> Self {
-        let JobStreams {
-            connection,
-            mut send,
-            recv,
-        } = streams;
-        let (outgoing, mut queue) = mpsc::unbounded_channel::<Outgoing>();
-        let bytes_sent = Arc::new(AtomicU64::new(0));
-        let counter = bytes_sent.clone();
-        let writer = tokio::spawn(async move {
-            while let Some(item) = queue.recv().await {
-                match item {
-                    Outgoing::Frame(frame) => {
-                        let n = write_frame(&mut send, &frame).await?;
-                        counter.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Outgoing::Flushed(done) => {
-                        let _ = done.send(());
-                    }
-                }
-            }
-            // All queued frames are written: finish, then wait until the peer
-            // has them all (dropping the stream earlier would lose the tail).
-            send.finish()?;
-            let _ = tokio::time::timeout(timeout, send.stopped()).await;
-            Ok(())
-        });
-        Self {
-            connection,
-            outgoing,
-            writer,
-            recv,
-            bytes_sent,
-            bytes_received: 0,
-            data_sent: 0,
-            data_received: 0,
-            max_frame,
-            timeout,
-        }
-    }
-
-    fn send(&mut self, message: &PeerMessage) {
-        if let PeerMessage::Psi(_) = message {
-            self.data_sent += 1;
-        }
-        // The writer only stops early when the stream failed; the next read
-        // then reports that failure.
-        let _ = self.outgoing.send(Outgoing::Frame(wire::encode(message)));
-    }
-
-    async fn recv(&mut self) -> Result<PeerMessage, JobError> {
-        let read = tokio::time::timeout(self.timeout, read_frame(&mut self.recv, self.max_frame))
-            .await
-            .map_err(|_| JobError::Timeout(self.timeout))?;
-        let frame = match read {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return Err(JobError::Closed),
-            Err(FrameError::Io(e)) => {
-                return Err(match self.connection.close_reason() {
-                    Some(reason) => JobError::ConnectionClosed(explain_close(&reason)),
-                    None => JobError::Frame(FrameError::Io(e)),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.bytes_received += 4 + frame.len() as u64;
-        match wire::decode(&frame)? {
-            PeerMessage::Abort { code, reason } => Err(JobError::PeerAborted { code, reason }),
-            message => {
-                if let PeerMessage::Psi(_) = message {
-                    self.data_received += 1;
-                }
-                Ok(message)
-            }
-        }
-    }
-
-    /// Waits until every queued frame is written, and returns the traffic so
-    /// far; the stream stays open.
-    async fn flush(&self) -> Traffic {
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        if self.outgoing.send(Outgoing::Flushed(done)).is_ok() {
-            let _ = flushed.await;
-        }
-        self.traffic()
-    }
-
-    fn traffic(&self) -> Traffic {
-        Traffic {
-            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: self.bytes_received,
-            data_sent: self.data_sent,
-            data_received: self.data_received,
-        }
-    }
-
-    /// Waits for the peer to close its direction: the responder does so only
-    /// after it has recorded the job, so both records exist when we return.
-    async fn expect_end(&mut self) -> Result<(), JobError> {
-        let read = tokio::time::timeout(self.timeout, read_frame(&mut self.recv, self.max_frame))
-            .await
-            .map_err(|_| JobError::Timeout(self.timeout))??;
-        match read {
-            None => Ok(()),
-            Some(frame) => {
-                let message = wire::decode(&frame)?;
-                Err(unexpected("the end of the stream", &message))
-            }
-        }
-    }
-
-    /// Sends what is queued and closes our direction of the stream.
-    async fn close(self) -> Traffic {
-        let Self {
-            outgoing,
-            writer,
-            bytes_sent,
-            bytes_received,
-            data_sent,
-            data_received,
-            ..
-        } = self;
-        drop(outgoing);
-        let _ = writer.await;
-        Traffic {
-            bytes_sent: bytes_sent.load(Ordering::Relaxed),
-            bytes_received,
-            data_sent,
-            data_received,
-        }
-    }
-
-    /// Sends an abort for `error` (if it warrants one) and closes.
-    async fn fail(mut self, error: &JobError) -> Traffic {
-        if let Some(abort) = error.abort() {
-            self.send(&abort);
-        }
-        self.close().await
-    }
-}
-
-/// What a closed connection means, in words. Only a TLS failure gets the
-/// certificate hint; a killed peer or a normal close says what it was.
-pub fn explain_close(reason: &quinn::ConnectionError) -> String {
-    match reason {
-        quinn::ConnectionError::TimedOut => {
-            "the peer stopped answering (no keep-alive within the idle timeout); its node may have stopped".into()
-        }
-        quinn::ConnectionError::Reset => "the peer's node reset the connection (it may have restarted)".into(),
-        other if is_tls_failure(other) => format!("{other}; {HANDSHAKE_HINT}"),
-        other => other.to_string(),
-    }
-}
-
-/// Whether the connection failed in TLS (a refused certificate, a bad
-/// handshake): QUIC carries TLS alerts as transport codes 0x100 to 0x1ff.
-fn is_tls_failure(reason: &quinn::ConnectionError) -> bool {
-    let code = match reason {
-        quinn::ConnectionError::TransportError(e) => e.code,
-        quinn::ConnectionError::ConnectionClosed(close) => close.error_code,
-        _ => return false,
-    };
-    (0x100..0x200).contains(&u64::from(code))
-}
-
 fn unexpected(expected: &'static str, message: &PeerMessage) -> JobError {
     JobError::Unexpected {
         expected,
@@ -407,7 +220,7 @@ impl JobStreams {
 }
 
 /// Limits for a job's stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StreamLimits {
     /// Largest frame accepted.
     pub max_frame: u32,
@@ -415,6 +228,21 @@ pub struct StreamLimits {
     pub message_timeout: Duration,
     /// Largest set accepted from the peer.
     pub max_peer_set_size: u64,
+    /// The node's limits, for each job's deadline.
+    pub limits: crate::config::Limits,
+    /// Where the node counts what its jobs hold.
+    pub counters: Arc<crate::counters::NodeCounters>,
+}
+
+impl StreamLimits {
+    fn stream(&self, streams: JobStreams) -> JobStream {
+        JobStream::new(
+            streams,
+            self.max_frame,
+            self.message_timeout,
+            self.counters.clone(),
+        )
+    }
 }
 
 /// The requester's side of an accepted job, on a freshly opened stream.
@@ -427,9 +255,17 @@ pub async fn run_requester(
     out: Option<PathBuf>,
 ) -> Result<JobReport, JobError> {
     let peer_cert = streams.peer_certificate();
-    let mut stream = JobStream::new(streams, limits.max_frame, limits.message_timeout);
-    stream.send(&PeerMessage::JobRequest(request.clone()));
-    let exchanged = requester_exchange(&mut stream, boundary, &accepted, &request, peer_cert).await;
+    let mut stream = limits.stream(streams);
+    let own = accepted.data.ids().len() as u64;
+    // The responder's size is known at its hello; until then, ours alone.
+    stream.admitted(own, limits.limits.job_deadline(own));
+    let exchanged = match stream.send(&PeerMessage::JobRequest(request.clone())) {
+        Ok(()) => {
+            let job = (boundary, &accepted, &request, &limits.limits);
+            requester_exchange(&mut stream, job, peer_cert).await
+        }
+        Err(error) => Err(error),
+    };
     let (terms, output) = match exchanged {
         Ok(done) => done,
         Err(error) => {
@@ -456,8 +292,8 @@ pub async fn run_requester(
         }
     };
     crash::point(Role::Requester, Step::BeforeFinish);
-    stream.send(&PeerMessage::JobFinished);
-    if let Err(error) = stream.expect_end().await {
+    let finished = stream.send(&PeerMessage::JobFinished);
+    if let Err(error) = finished.and(stream.expect_end().await) {
         // We have our output; the peer's bookkeeping is its own affair.
         tracing::warn!(job = %accepted.job_id, "the responder did not close cleanly: {error}");
     }
@@ -592,9 +428,12 @@ fn job_end(
 
 async fn requester_exchange(
     stream: &mut JobStream,
-    boundary: &Boundary,
-    accepted: &Accepted,
-    request: &JobRequest,
+    (boundary, accepted, request, limits): (
+        &Boundary,
+        &Accepted,
+        &JobRequest,
+        &crate::config::Limits,
+    ),
     peer_cert: Option<CertificateDer<'static>>,
 ) -> Result<(ReleaseTerms, PsiOutput), JobError> {
     let acceptance = match stream.recv().await? {
@@ -610,11 +449,12 @@ async fn requester_exchange(
     if let Some(noise) = &acceptance.terms.noise {
         session.padding = crate::noise::requester_padding(noise)?;
     }
+    let own = accepted.data.ids().len() as u64;
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Requester::start(session, data.ids(), &mut OsRng)).await?;
     for message in messages {
-        stream.send(&PeerMessage::Psi(message));
+        stream.send(&PeerMessage::Psi(message))?;
     }
     let mut state = RequesterState::from(state);
     loop {
@@ -622,10 +462,16 @@ async fn requester_exchange(
             PeerMessage::Psi(message) => message,
             other => return Err(unexpected("a PSI message", &other)),
         };
+        if let PsiMessage::ResponderHello { set_size } = message {
+            // The state machine holds it to our limit; the deadline and the
+            // queue bound may grow with it.
+            let both = own.saturating_add(set_size.min(accepted.max_peer_set_size));
+            stream.admitted(both, limits.job_deadline(both));
+        }
         crash::point(Role::Requester, Step::MidStream);
         let step = blocking(move || state.handle(message)).await??;
         for message in step.send {
-            stream.send(&PeerMessage::Psi(message));
+            stream.send(&PeerMessage::Psi(message))?;
         }
         match step.next {
             Progress::Continue(next) => state = next,
@@ -663,6 +509,37 @@ async fn write_output(
     .await?
 }
 
+/// Answers a stream the node will not serve with a refusal, without reading
+/// it: the peer's request is never decoded, stored or logged. Gives up after
+/// a few seconds if the peer does not take the answer.
+pub async fn refuse_stream(streams: JobStreams, reason: String) {
+    let JobStreams { mut send, .. } = streams;
+    let refusal = wire::encode(&PeerMessage::JobRefused {
+        reason: wire::reason(&reason),
+    });
+    let answer = async {
+        crate::transport::frame::write_frame(&mut send, &refusal).await?;
+        send.finish()?;
+        let _ = send.stopped().await;
+        std::io::Result::Ok(())
+    };
+    if tokio::time::timeout(Duration::from_secs(5), answer)
+        .await
+        .is_err()
+    {
+        let _ = send.reset(0u32.into());
+    }
+}
+
+/// How a served stream ended, for the per-peer limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The boundary refused the request, or it was not a request.
+    Refused,
+    /// The job ran (to completion or failure).
+    Ran,
+}
+
 /// The responder's side: reads the request, passes it through the boundary,
 /// and runs the protocol if it is accepted.
 pub async fn serve_stream(
@@ -670,28 +547,28 @@ pub async fn serve_stream(
     peer: crate::store::Peer,
     streams: JobStreams,
     limits: StreamLimits,
-) {
+) -> Served {
     let peer_cert = streams.peer_certificate();
-    let mut stream = JobStream::new(streams, limits.max_frame, limits.message_timeout);
+    let mut stream = limits.stream(streams);
     let request = match stream.recv().await {
         Ok(PeerMessage::JobRequest(request)) => request,
         Ok(other) => {
             let error = unexpected("JobRequest", &other);
             tracing::warn!(peer = %peer.name, "refused a stream: {error}");
             stream.fail(&error).await;
-            return;
+            return Served::Refused;
         }
         Err(error) => {
             tracing::warn!(peer = %peer.name, "dropped a stream before any job: {error}");
             stream.fail(&error).await;
-            return;
+            return Served::Refused;
         }
     };
     let Some(peer_cert) = peer_cert else {
         stream
             .fail(&JobError::Internal("no peer certificate".into()))
             .await;
-        return;
+        return Served::Refused;
     };
     crash::point(Role::Responder, Step::BeforeAdmission);
     // Admission reads SQLite and hashes the dataset: keep it off the runtime.
@@ -712,11 +589,11 @@ pub async fn serve_stream(
             local_reason,
         }) => {
             tracing::info!(peer = %peer.name, job = %request.manifest.job_id, "refused a job: {local_reason}");
-            stream.send(&PeerMessage::JobRefused {
+            let _ = stream.send(&PeerMessage::JobRefused {
                 reason: wire::reason(&public_reason),
             });
             stream.close().await;
-            return;
+            return Served::Refused;
         }
     };
     let terms = acceptance.terms;
@@ -727,8 +604,12 @@ pub async fn serve_stream(
         "admitted job"
     );
     crash::point(Role::Responder, Step::AfterCharge);
-    stream.send(&PeerMessage::JobAccepted(acceptance));
-    let result = responder_exchange(&mut stream, &accepted).await;
+    let both = (accepted.data.ids().len() as u64).saturating_add(request.requester_set_size);
+    stream.admitted(both, limits.limits.job_deadline(both));
+    let result = match stream.send(&PeerMessage::JobAccepted(acceptance)) {
+        Ok(()) => responder_exchange(&mut stream, &accepted).await,
+        Err(error) => Err(error),
+    };
     // Record before closing, whatever the outcome: the requester waits for
     // our close, so when its job returns, our record is already committed.
     // A failure does not wait for queued frames to drain (a peer that stops
@@ -742,7 +623,7 @@ pub async fn serve_stream(
         Err(error) => {
             tracing::warn!(peer = %peer.name, job = %accepted.job_id, "job failed: {error}");
             if let Some(abort) = error.abort() {
-                stream.send(&abort);
+                let _ = stream.send(&abort);
             }
             stream.traffic()
         }
@@ -775,6 +656,7 @@ pub async fn serve_stream(
         }
     }
     stream.close().await;
+    Served::Ran
 }
 
 async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Result<u64, JobError> {
@@ -783,7 +665,7 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
     let (state, messages) =
         blocking(move || Responder::start(session, data.ids(), &mut OsRng)).await?;
     for message in messages {
-        stream.send(&PeerMessage::Psi(message));
+        stream.send(&PeerMessage::Psi(message))?;
     }
     let mut state = ResponderState::from(state);
     let peer_set_size = loop {
@@ -794,7 +676,7 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
         crash::point(Role::Responder, Step::MidStream);
         let step = blocking(move || state.handle(message, &mut OsRng)).await??;
         for message in step.send {
-            stream.send(&PeerMessage::Psi(message));
+            stream.send(&PeerMessage::Psi(message))?;
         }
         match step.next {
             Progress::Continue(next) => state = next,
