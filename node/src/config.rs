@@ -39,7 +39,14 @@ pub struct NetworkConfig {
     pub idle_timeout_secs: u64,
     /// How long a peer may stay silent inside a job before the job fails.
     pub message_timeout_secs: u64,
+    /// How much a peer may send on one stream before we read it (QUIC flow
+    /// control); a connection gets twice this. What a peer can make the node
+    /// buffer is bounded by it.
+    pub stream_window_bytes: u32,
 }
+
+/// The smallest stream window accepted.
+pub const MIN_STREAM_WINDOW_BYTES: u32 = 16 << 10;
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -49,6 +56,7 @@ impl Default for NetworkConfig {
             // noticed within seconds, not half a minute.
             idle_timeout_secs: 5,
             message_timeout_secs: 120,
+            stream_window_bytes: 8 << 20,
         }
     }
 }
@@ -154,6 +162,12 @@ impl NodeConfig {
             ));
         }
         let n = &self.network;
+        if !(MIN_STREAM_WINDOW_BYTES..=1 << 30).contains(&n.stream_window_bytes) {
+            return Err(bad(format!(
+                "network.stream_window_bytes = {} is outside {MIN_STREAM_WINDOW_BYTES}..=1073741824; remove the key to use the default",
+                n.stream_window_bytes
+            )));
+        }
         if n.connect_timeout_secs == 0 || n.idle_timeout_secs == 0 || n.message_timeout_secs == 0 {
             return Err(bad(
                 "network timeouts must be at least 1 second; remove the key to use the default"

@@ -22,13 +22,15 @@ pub struct HandRequester {
     pub name: String,
     pub identity: Identity,
     pub connection: quinn::Connection,
-    _endpoint: quinn::Endpoint,
+    client: quinn::ClientConfig,
+    server_addr: std::net::SocketAddr,
+    endpoint: quinn::Endpoint,
 }
 
 /// One job's stream, as raw frames.
 pub struct RawStream {
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    pub send: quinn::SendStream,
+    pub recv: quinn::RecvStream,
 }
 
 impl HandRequester {
@@ -40,31 +42,65 @@ impl HandRequester {
         registered_as: &str,
         server: &TestNode,
     ) -> Self {
-        let own = TestNode::create(root, name, |_| {});
+        Self::connect_with(root, name, registered_as, server, |_| {}).await
+    }
+
+    /// As [`Self::connect`], with the attacker's own configuration edited
+    /// first (its QUIC windows, for one).
+    pub async fn connect_with(
+        root: &Path,
+        name: &'static str,
+        registered_as: &str,
+        server: &TestNode,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
+        let own = TestNode::create(root, name, configure);
         let identity = Identity::load(&NodePaths::new(&own.dir)).expect("identity");
         server
             .store()
             .add_peer(registered_as, "127.0.0.1:9", identity.fingerprint())
             .expect("register the attacker");
         server.peers_changed();
+        Self::unregistered(&own, registered_as, identity, server)
+            .await
+            .expect("handshake")
+    }
+
+    /// Connects with `own`'s key, registered or not.
+    pub async fn unregistered(
+        own: &TestNode,
+        name: &str,
+        identity: Identity,
+        server: &TestNode,
+    ) -> Result<Self, quinn::ConnectionError> {
         let config = NodeConfig::load(&own.dir).expect("config");
         let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
         let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let server_addr = server.addr.parse().expect("addr");
         let connection = endpoint
+            .connect_with(client.clone(), server_addr, transport::SERVER_NAME)
+            .expect("connect")
+            .await?;
+        Ok(Self {
+            name: name.to_string(),
+            identity,
+            connection,
+            client,
+            server_addr,
+            endpoint,
+        })
+    }
+
+    /// One more connection with the same key, from the same endpoint.
+    pub async fn another_connection(&self) -> Result<quinn::Connection, quinn::ConnectionError> {
+        self.endpoint
             .connect_with(
-                client,
-                server.addr.parse().expect("addr"),
+                self.client.clone(),
+                self.server_addr,
                 transport::SERVER_NAME,
             )
             .expect("connect")
             .await
-            .expect("handshake");
-        Self {
-            name: registered_as.to_string(),
-            identity,
-            connection,
-            _endpoint: endpoint,
-        }
     }
 
     /// A job request for `server`'s `dataset`, signed for `set_size` ids.
@@ -101,6 +137,12 @@ impl HandRequester {
         }
     }
 
+    /// Opens a stream for one job, or says why the connection cannot.
+    pub async fn open_checked(&self) -> Result<RawStream, quinn::ConnectionError> {
+        let (send, recv) = self.connection.open_bi().await?;
+        Ok(RawStream { send, recv })
+    }
+
     /// Opens a stream for one job.
     pub async fn open(&self) -> RawStream {
         let (send, recv) = self.connection.open_bi().await.expect("stream");
@@ -118,6 +160,11 @@ impl HandRequester {
 }
 
 impl RawStream {
+    /// Writes bytes as they are: a frame cut short, a length that lies.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.send.write_all(bytes).await.expect("write");
+    }
+
     pub async fn send(&mut self, message: &PeerMessage) {
         frame::write_frame(&mut self.send, &wire::encode(message))
             .await

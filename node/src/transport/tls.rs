@@ -44,6 +44,7 @@ fn tls_error(e: rustls::Error) -> NodeError {
 
 fn transport_config(config: &NodeConfig) -> Arc<quinn::TransportConfig> {
     let mut transport = quinn::TransportConfig::default();
+    let window = config.network.stream_window_bytes;
     let idle = quinn::IdleTimeout::try_from(config.idle_timeout())
         .unwrap_or_else(|_| quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000)));
     transport
@@ -52,8 +53,8 @@ fn transport_config(config: &NodeConfig) -> Arc<quinn::TransportConfig> {
         // One stream per job; a peer gets a handful at once, not thousands.
         .max_concurrent_bidi_streams(16u32.into())
         .max_concurrent_uni_streams(0u32.into())
-        .stream_receive_window((8u32 << 20).into())
-        .receive_window((16u32 << 20).into())
+        .stream_receive_window(window.into())
+        .receive_window(window.saturating_mul(2).into())
         .send_window(16 << 20);
     Arc::new(transport)
 }
