@@ -280,6 +280,11 @@ fn crash_drill(side: &str, step: &str) {
         !stderr.contains("has not registered this node"),
         "{crash}: {stderr}"
     );
+    // A responder killed inside the job is noticed by the keep-alives and
+    // said plainly (the idle timeout is seconds, not half a minute).
+    if matches!(crash.as_str(), "responder:after-charge" | "responder:mid-stream") {
+        assert!(stderr.contains("stopped answering"), "{crash}: {stderr}");
+    }
     let restarted = if requester_crashes {
         alice_node.wait_killed();
         &alice
