@@ -297,10 +297,36 @@ async fn a_flood_of_badly_signed_requests_is_refused_unread_past_the_rate() {
     support::stop_all(&mut [&mut alice, &mut bob]).await;
 }
 
+/// Counts the log lines that mention a refused handshake, across the test
+/// binary (only the storm test causes any).
+#[derive(Clone, Default)]
+struct RefusedHandshakeLines(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl std::io::Write for RefusedHandshakeLines {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if String::from_utf8_lossy(line).contains("refused a") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Finding 7: nothing limited connections. A registered peer opening 30 and
 /// a stranger failing 50 handshakes hold no more than the per-peer limit.
+/// Finding 12: each refused handshake wrote two warnings; now a few lines a
+/// minute say so, and a count follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_storm_holds_only_the_per_peer_connection_limit() {
+    let lines = RefusedHandshakeLines::default();
+    let writer = lines.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .init();
     let root = tempfile::tempdir().expect("tempdir");
     let (mut alice, mut bob, mallory) = alice_bob_and_mallory(root.path(), |c| {
         c.limits.max_connections_per_peer = 4;
@@ -344,6 +370,12 @@ async fn a_reconnect_storm_holds_only_the_per_peer_connection_limit() {
     .await;
     assert_eq!(now.connections_open, 4, "{now:?}");
     assert_eq!(now.connections_refused, 27, "{now:?}");
+    // Five a minute from the certificate check and five from the listener.
+    let logged = lines.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=10).contains(&logged),
+        "{logged} lines for 50 refused handshakes"
+    );
     a_legitimate_job_still_runs(&bob, 100).await;
     drop(kept);
     support::stop_all(&mut [&mut alice, &mut bob]).await;

@@ -282,7 +282,10 @@ fn crash_drill(side: &str, step: &str) {
     );
     // A responder killed inside the job is noticed by the keep-alives and
     // said plainly (the idle timeout is seconds, not half a minute).
-    if matches!(crash.as_str(), "responder:after-charge" | "responder:mid-stream") {
+    if matches!(
+        crash.as_str(),
+        "responder:after-charge" | "responder:mid-stream"
+    ) {
         assert!(stderr.contains("stopped answering"), "{crash}: {stderr}");
     }
     let restarted = if requester_crashes {
