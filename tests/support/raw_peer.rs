@@ -1,55 +1,29 @@
-//! A registered peer that speaks raw frames: the attacker in the hostile-peer
-//! tests, built by hand on the node's transport and the protocol crate.
+//! A registered peer that speaks raw frames: bytes that lie about their
+//! length, payloads that are not messages.
 
 use std::path::Path;
 
-use unseen::node::config::{NodeConfig, NodePaths};
-use unseen::node::identity::Identity;
-use unseen::node::transport::{self, frame, tls};
+use unseen::node::transport::frame;
 use unseen::node::wire::{self, PeerMessage};
 
 use super::TestNode;
+use super::attacker::HandRequester;
 
 /// A registered peer that writes raw frames.
-pub struct RawPeer {
-    pub connection: quinn::Connection,
-    _endpoint: quinn::Endpoint,
-}
+pub struct RawPeer(HandRequester);
 
 impl RawPeer {
     pub async fn connect(root: &Path, server: &TestNode) -> Self {
-        let raw = TestNode::create(root, "raw", |_| {});
-        let identity = Identity::load(&NodePaths::new(&raw.dir)).expect("identity");
-        server
-            .store()
-            .add_peer("raw", "127.0.0.1:9", identity.fingerprint())
-            .expect("register raw");
-        server.peers_changed();
-        let config = NodeConfig::load(&raw.dir).expect("config");
-        let client = tls::client_config(&config, &identity, server.fingerprint).expect("client");
-        let endpoint = transport::bind_client("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        let connection = endpoint
-            .connect_with(
-                client,
-                server.addr.parse().expect("addr"),
-                transport::SERVER_NAME,
-            )
-            .expect("connect")
-            .await
-            .expect("handshake");
-        Self {
-            connection,
-            _endpoint: endpoint,
-        }
+        Self(HandRequester::connect(root, "raw", "raw", server).await)
     }
 
     /// Sends raw bytes on a new stream and returns the node's first answer.
     pub async fn exchange(&self, bytes: &[u8]) -> PeerMessage {
-        let (mut send, mut recv) = self.connection.open_bi().await.expect("stream");
-        send.write_all(bytes).await.expect("write");
+        let mut stream = self.0.open().await;
+        stream.send_raw(bytes).await;
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(20),
-            frame::read_frame(&mut recv, 1 << 20),
+            frame::read_frame(&mut stream.recv, 1 << 20),
         )
         .await
         .expect("answer in time")
