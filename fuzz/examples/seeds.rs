@@ -140,6 +140,25 @@ fn psi_messages() -> Vec<(String, Message)> {
     messages
 }
 
+fn noisy_terms() -> ReleaseTerms {
+    ReleaseTerms {
+        min_group_size: 10,
+        noise: Some(NoiseTerms {
+            epsilon_micros: 500_000,
+            delta_nanos: 1000,
+            offset: 1,
+            total: 2,
+        }),
+    }
+}
+
+fn exact_terms() -> ReleaseTerms {
+    ReleaseTerms {
+        min_group_size: 1,
+        noise: None,
+    }
+}
+
 fn peer_messages(
     alice: &Identity,
     bob: &Identity,
@@ -152,7 +171,7 @@ fn peer_messages(
             "job-request".to_string(),
             PeerMessage::JobRequest(JobRequest {
                 manifest: manifest.clone(),
-                requester_signature: manifest.sign_request(alice),
+                requester_signature: manifest.sign_request(alice, 3),
                 requester_set_size: 3,
             }),
         ),
@@ -160,27 +179,16 @@ fn peer_messages(
             "job-accepted-noise".to_string(),
             PeerMessage::JobAccepted(JobAcceptance {
                 responder_grant: grant.into(),
-                responder_signature: manifest.sign_acceptance(bob, grant),
-                terms: ReleaseTerms {
-                    min_group_size: 10,
-                    noise: Some(NoiseTerms {
-                        epsilon_micros: 500_000,
-                        delta_nanos: 1000,
-                        offset: 1,
-                        total: 2,
-                    }),
-                },
+                responder_signature: manifest.sign_acceptance(bob, grant, &noisy_terms()),
+                terms: noisy_terms(),
             }),
         ),
         (
             "job-accepted-exact".to_string(),
             PeerMessage::JobAccepted(JobAcceptance {
                 responder_grant: grant.into(),
-                responder_signature: manifest.sign_acceptance(bob, grant),
-                terms: ReleaseTerms {
-                    min_group_size: 1,
-                    noise: None,
-                },
+                responder_signature: manifest.sign_acceptance(bob, grant, &exact_terms()),
+                terms: exact_terms(),
             }),
         ),
         (
@@ -345,9 +353,11 @@ fn audit_seeds(
         AuditEvent::JobAgreed {
             job_id: job_id.clone(),
             manifest: manifest.clone(),
-            requester_signature: hex::encode(manifest.sign_request(alice)),
+            requester_signature: hex::encode(manifest.sign_request(alice, 3)),
+            requester_set_size: 3,
             responder_grant: grant.into(),
-            responder_signature: hex::encode(manifest.sign_acceptance(bob, grant)),
+            responder_signature: hex::encode(manifest.sign_acceptance(bob, grant, &noisy_terms())),
+            terms: noisy_terms(),
             peer_certificate: hex::encode(bob.cert().as_ref()),
         },
         AuditEvent::JobFinished {

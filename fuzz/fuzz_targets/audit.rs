@@ -41,6 +41,7 @@ fn own_the_job(event: &mut AuditEvent, identity: &Identity) {
     if let AuditEvent::JobAgreed {
         manifest,
         requester_signature,
+        requester_set_size,
         peer_certificate,
         ..
     } = event
@@ -48,7 +49,7 @@ fn own_the_job(event: &mut AuditEvent, identity: &Identity) {
         let peer_cert = CertificateDer::from(hex::decode(&*peer_certificate).unwrap_or_default());
         manifest.requester.fingerprint = identity.fingerprint().to_string();
         manifest.responder.fingerprint = Fingerprint::of(&peer_cert).to_string();
-        *requester_signature = hex::encode(manifest.sign_request(identity));
+        *requester_signature = hex::encode(manifest.sign_request(identity, *requester_set_size));
     }
 }
 
