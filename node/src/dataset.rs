@@ -9,14 +9,31 @@
 //! The file is read once into memory; its SHA-256 is computed over exactly the
 //! bytes that are parsed, so the hash checked at job time describes the data
 //! the job uses.
+//!
+//! **Bounds.** A file from outside is checked as a hostile one would be: an id
+//! is at most [`MAX_ID_BYTES`], any other field at most [`MAX_FIELD_BYTES`],
+//! the header at most [`MAX_COLUMNS`] columns and [`MAX_HEADER_BYTES`] bytes,
+//! and a quoted field left open at the end of the file is refused rather than
+//! read as one long last field. Every check is linear in the file's size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 use unseen_protocol::IdSet;
+
+/// The longest id accepted, in bytes after trimming. Real keys (customer
+/// numbers, phone numbers, e-mail addresses, hashes of them) are far shorter;
+/// hash a longer composite key before registering it.
+pub const MAX_ID_BYTES: usize = 1024;
+/// The longest field of any other column, in bytes.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// The most columns a header may have.
+pub const MAX_COLUMNS: usize = 4096;
+/// The longest header line, in bytes.
+pub const MAX_HEADER_BYTES: usize = 256 * 1024;
 
 /// What registration records about a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +63,18 @@ pub enum DatasetError {
     #[error("{}: no such file; check the path", path.display())]
     NotFound {
         /// The file.
+        path: PathBuf,
+    },
+    /// The path names a directory.
+    #[error("{}: is a directory; give the CSV file inside it", path.display())]
+    IsDirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The path names something other than a regular file (a pipe, a device).
+    #[error("{}: not a regular file; copy the data into a CSV file and give that", path.display())]
+    NotAFile {
+        /// The path.
         path: PathBuf,
     },
     /// The file could not be read.
@@ -107,6 +136,52 @@ pub enum DatasetError {
         expected: u64,
         /// Fields in the row.
         found: u64,
+    },
+    /// A quoted field is never closed: the parser would read the rest of the
+    /// file as one field.
+    #[error(
+        "{}: line {line}: a quoted field opens here and is never closed; add the closing quote (write a quote inside a quoted field as two quotes)",
+        path.display()
+    )]
+    UnclosedQuote {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line where the unclosed record starts.
+        line: u64,
+    },
+    /// A field is longer than its bound.
+    #[error(
+        "{}: line {line}, column {column}: a field of {bytes} bytes, over the limit of {limit} for {what}; {fix}",
+        path.display()
+    )]
+    FieldTooLong {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column.
+        column: usize,
+        /// Its length.
+        bytes: usize,
+        /// The bound.
+        limit: usize,
+        /// Which bound.
+        what: &'static str,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// The header is too wide or too long.
+    #[error(
+        "{}: line 1: the header has {columns} columns in {bytes} bytes, over the limit of {MAX_COLUMNS} columns and {MAX_HEADER_BYTES} bytes; keep only the columns jobs need",
+        path.display()
+    )]
+    HeaderTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its columns.
+        columns: usize,
+        /// Its bytes.
+        bytes: usize,
     },
     /// Another CSV syntax error.
     #[error("{}: line {line}: {message}; fix the CSV syntax there", path.display())]
@@ -180,17 +255,58 @@ fn read(path: &Path) -> Result<(PathBuf, Vec<u8>), DatasetError> {
         }
     };
     let absolute = std::fs::canonicalize(path).map_err(io)?;
+    let kind = std::fs::metadata(&absolute).map_err(io)?.file_type();
+    if kind.is_dir() {
+        return Err(DatasetError::IsDirectory { path: absolute });
+    }
+    // Reading a pipe or a device could block or never end.
+    if !kind.is_file() {
+        return Err(DatasetError::NotAFile { path: absolute });
+    }
     let bytes = std::fs::read(&absolute).map_err(io)?;
     Ok((absolute, bytes))
 }
 
+/// Converts a row to text, refusing invalid UTF-8 and over-long fields; the
+/// id column (`id_index`) has the tighter bound.
 fn to_string_record(
     record: &csv::ByteRecord,
     path: &Path,
     line: u64,
+    id_index: Option<usize>,
 ) -> Result<csv::StringRecord, DatasetError> {
     let mut fields = csv::StringRecord::with_capacity(record.as_slice().len(), record.len());
     for (i, field) in record.iter().enumerate() {
+        let (limit, what, fix) = if Some(i) == id_index {
+            (
+                MAX_ID_BYTES,
+                "an id",
+                "ids are keys, not documents: hash a long key before registering it",
+            )
+        } else {
+            (
+                MAX_FIELD_BYTES,
+                "a field",
+                "move large values out of the file jobs read",
+            )
+        };
+        // The id bound applies after trimming, as ids are compared.
+        let measured = if Some(i) == id_index {
+            field.trim_ascii().len()
+        } else {
+            field.len()
+        };
+        if measured > limit {
+            return Err(DatasetError::FieldTooLong {
+                path: path.to_path_buf(),
+                line,
+                column: i + 1,
+                bytes: measured,
+                limit,
+                what,
+                fix,
+            });
+        }
         let text = std::str::from_utf8(field).map_err(|_| DatasetError::BadUtf8 {
             path: path.to_path_buf(),
             line,
@@ -242,10 +358,18 @@ fn parse(
             path: path.to_path_buf(),
         });
     }
-    let header = to_string_record(&header, path, 1)?;
+    if header.len() > MAX_COLUMNS || header.as_slice().len() > MAX_HEADER_BYTES {
+        return Err(DatasetError::HeaderTooLarge {
+            path: path.to_path_buf(),
+            columns: header.len(),
+            bytes: header.as_slice().len(),
+        });
+    }
+    let header = to_string_record(&header, path, 1, None)?;
     let columns: Vec<String> = header.iter().map(|c| c.trim().to_string()).collect();
-    for (i, column) in columns.iter().enumerate() {
-        if columns[..i].contains(column) {
+    let mut seen = HashSet::with_capacity(columns.len());
+    for column in &columns {
+        if !seen.insert(column.as_str()) {
             return Err(DatasetError::DuplicateColumn {
                 path: path.to_path_buf(),
                 column: column.clone(),
@@ -267,14 +391,17 @@ fn parse(
     let mut ordered_ids: Vec<String> = Vec::new();
     let mut empty_id_rows = 0;
     let mut record = csv::ByteRecord::new();
+    let mut last_record_start = None;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(csv_error(e, path)),
+            Err(e) => return Err(unclosed_quote(&e, bytes, path).unwrap_or(csv_error(e, path))),
         }
-        let line = record.position().map_or(0, csv::Position::line);
-        let row = to_string_record(&record, path, line)?;
+        let position = record.position().cloned();
+        last_record_start = position.as_ref().map(|p| (p.byte(), p.line()));
+        let line = position.as_ref().map_or(0, csv::Position::line);
+        let row = to_string_record(&record, path, line, Some(id_index))?;
         let id = row.get(id_index).and_then(normalize_id);
         let position = match id {
             None => {
@@ -288,6 +415,15 @@ fn parse(
         };
         rows.push(row);
         row_ids.push(position);
+    }
+    // The header is a record too: a file of one unclosed header line is
+    // as broken as one with an unclosed last row.
+    let (start, line) = last_record_start.unwrap_or((0, 1));
+    if ends_inside_quotes(tail_from(bytes, start)) {
+        return Err(DatasetError::UnclosedQuote {
+            path: path.to_path_buf(),
+            line,
+        });
     }
     let ids: IdSet = ordered_ids.iter().collect();
     Ok(Parsed {
@@ -305,6 +441,46 @@ fn parse(
         row_ids,
         ids,
     })
+}
+
+fn tail_from(bytes: &[u8], start: u64) -> &[u8] {
+    usize::try_from(start)
+        .ok()
+        .and_then(|start| bytes.get(start..))
+        .unwrap_or(bytes)
+}
+
+/// A row with too few fields may be an open quote that swallowed the rest of
+/// the file: say that, as it is the fix.
+fn unclosed_quote(e: &csv::Error, bytes: &[u8], path: &Path) -> Option<DatasetError> {
+    let csv::ErrorKind::UnequalLengths { pos: Some(pos), .. } = e.kind() else {
+        return None;
+    };
+    ends_inside_quotes(tail_from(bytes, pos.byte())).then(|| DatasetError::UnclosedQuote {
+        path: path.to_path_buf(),
+        line: pos.line(),
+    })
+}
+
+/// Whether the CSV text `tail`, which starts at a record's first byte, ends
+/// inside a quoted field. The csv crate ends such a field silently at the end
+/// of input, so ask it: after `\n"\n` a file that ended cleanly has one more
+/// record (a field holding a line break), while an open quote is closed by
+/// that `"` and adds none.
+fn ends_inside_quotes(tail: &[u8]) -> bool {
+    let mut probe = Vec::with_capacity(tail.len() + 3);
+    probe.extend_from_slice(tail);
+    probe.extend_from_slice(b"\n\"\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(probe.as_slice());
+    let mut record = csv::ByteRecord::new();
+    let mut records = 0;
+    while let Ok(true) = reader.read_byte_record(&mut record) {
+        records += 1;
+    }
+    records < 2
 }
 
 /// Reads and validates a CSV file for registration.
@@ -525,6 +701,147 @@ mod tests {
             text.contains("line 3") && text.contains("quote fields"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_unclosed_quote_in_the_last_field_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Read leniently, the last three lines would become part of row 3.
+        let text = b"id,note\na,fine\nb,\"open\nc,x\nd,y\ne,z\n";
+        let err = scan(&file(&dir, "open.csv", text), "id").expect_err("unclosed");
+        assert!(
+            matches!(err, DatasetError::UnclosedQuote { line: 3, .. }),
+            "{err:?}"
+        );
+        let text = message(err);
+        assert!(
+            text.contains("open.csv") && text.contains("line 3") && text.contains("closing quote"),
+            "{text}"
+        );
+        // Without a final newline, in the header, and in the id column.
+        for (bytes, line) in [
+            (&b"id,note\na,\"open"[..], 2),
+            (&b"id,\"note\na,b\n"[..], 1),
+            (&b"id,v\n\"a,1\nb,2\n"[..], 2),
+        ] {
+            let err = scan(&file(&dir, "d.csv", bytes), "id").expect_err("unclosed");
+            assert!(
+                matches!(err, DatasetError::UnclosedQuote { line: l, .. } if l == line),
+                "{:?}: {err:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn closed_quotes_at_the_end_of_a_file_are_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for bytes in [
+            &b"id,note\na,\"closed\""[..],
+            b"id,note\na,\"closed\"\n",
+            b"id,note\na,\"two\nlines, \"\"quoted\"\"\"\r\n\n\n",
+            b"id,note\na,\"\"",
+            b"id,note\na,x\"y\n",
+            b"id\n",
+            b"id",
+        ] {
+            let summary = scan(&file(&dir, "d.csv", bytes), "id");
+            assert!(
+                summary.is_ok(),
+                "{:?}: {summary:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn an_id_over_the_bound_is_refused_with_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = b"v,id\n1,a\n2,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_ID_BYTES + 1));
+        text.extend_from_slice(b"\n3,c\n");
+        let err = scan(&file(&dir, "long.csv", &text), "id").expect_err("long id");
+        assert!(
+            matches!(
+                err,
+                DatasetError::FieldTooLong {
+                    line: 3,
+                    column: 2,
+                    limit: MAX_ID_BYTES,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(message(err).contains("hash a long key"));
+        // Exactly at the bound, with white space around it, is fine.
+        let mut text = b"id\n  ".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_ID_BYTES));
+        text.extend_from_slice(b"  \n");
+        assert_eq!(
+            scan(&file(&dir, "edge.csv", &text), "id")
+                .expect("at the bound")
+                .distinct_ids,
+            1
+        );
+        // A 10 MB field elsewhere is refused too.
+        let mut text = b"id,blob\na,".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 10_000_000));
+        let err = scan(&file(&dir, "blob.csv", &text), "id").expect_err("long field");
+        assert!(
+            matches!(
+                err,
+                DatasetError::FieldTooLong {
+                    line: 2,
+                    column: 2,
+                    limit: MAX_FIELD_BYTES,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_header_of_a_million_columns_is_refused_at_once() {
+        // Checked against every earlier name, a million columns took
+        // quadratic time (hours); the bound and a hash set make it linear.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let header: Vec<String> = (0..1_000_000).map(|i| format!("c{i}")).collect();
+        let text = format!("{}\n", header.join(","));
+        let err = scan(&file(&dir, "wide.csv", text.as_bytes()), "c0").expect_err("wide");
+        assert!(
+            matches!(
+                err,
+                DatasetError::HeaderTooLarge {
+                    columns: 1_000_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(message(err).contains("keep only the columns"));
+        // The widest header allowed, its duplicate in the last column.
+        let mut header: Vec<String> = (0..MAX_COLUMNS - 1).map(|i| format!("c{i}")).collect();
+        header.push("c0".into());
+        let text = format!("{}\n", header.join(","));
+        let err = scan(&file(&dir, "dup.csv", text.as_bytes()), "c1").expect_err("dup");
+        assert!(matches!(err, DatasetError::DuplicateColumn { column, .. } if column == "c0"));
+    }
+
+    #[test]
+    fn a_directory_or_a_pipe_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = scan(dir.path(), "id").expect_err("a directory");
+        assert!(matches!(err, DatasetError::IsDirectory { .. }), "{err:?}");
+        let text = message(err);
+        assert!(
+            text.contains("is a directory; give the CSV file inside it"),
+            "{text}"
+        );
+        assert_eq!(text.matches("directory").count(), 1, "said once: {text}");
+        let err = scan(Path::new("/dev/null"), "id").expect_err("a device");
+        assert!(matches!(err, DatasetError::NotAFile { .. }), "{err:?}");
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
 
 /// Limits on a grant's use. `None` means no limit of that kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Jobs allowed per period.
     pub max_jobs: Option<u64>,
@@ -177,6 +178,7 @@ pub struct Quota {
 
 /// A grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Grant {
     /// Its id, `g-` and 12 hex digits.
     pub id: String,
@@ -215,6 +217,7 @@ pub struct Usage {
 
 /// What one job would charge to a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Charge {
     /// Distinct ids of the owner's data the job touches.
     pub rows: u64,

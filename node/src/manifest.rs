@@ -18,6 +18,7 @@ const ACCEPT_CONTEXT: &[u8] = b"unseen/manifest/accept/v2";
 
 /// A node taking part in a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Party {
     /// The name the node gives itself.
     pub name: String,
@@ -27,6 +28,7 @@ pub struct Party {
 
 /// What a job is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobManifest {
     /// The job id (32 hex digits).
     pub job_id: String,

@@ -49,7 +49,12 @@ impl std::fmt::Display for Grade {
 
 /// Why personal information may circulate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "basis", content = "text")]
+#[serde(
+    rename_all = "snake_case",
+    tag = "basis",
+    content = "text",
+    deny_unknown_fields
+)]
 pub enum LegalBasis {
     /// The data subjects consented; the reference identifies the consent record.
     Consent(String),
@@ -59,6 +64,7 @@ pub enum LegalBasis {
 
 /// What the owner declares about a dataset at registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataPolicy {
     /// The grade.
     pub grade: Grade,

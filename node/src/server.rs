@@ -303,11 +303,20 @@ impl Node {
             crate::crash::Step::BeforeAdmission,
         );
         // Admission reads SQLite and hashes the dataset: keep it off the runtime.
+        // A bad output path is refused first, before anything is charged or sent.
         let boundary = self.boundary.clone();
-        let (accepted, request) = tokio::task::spawn_blocking(move || boundary.admit_outgoing(job))
-            .await
-            .map_err(|e| JobError::Internal(e.to_string()))?
-            .map_err(|refusal| JobError::Refused(refusal.local_reason))?;
+        let store = self.store.clone();
+        let out_to_check = out.clone();
+        let (accepted, request) = tokio::task::spawn_blocking(move || {
+            if let Some(out) = &out_to_check {
+                check_output(&store, &job.local_dataset, out)?;
+            }
+            boundary
+                .admit_outgoing(job)
+                .map_err(|refusal| JobError::Refused(refusal.local_reason))
+        })
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))??;
         crate::crash::point(
             crate::store::Role::Requester,
             crate::crash::Step::AfterCharge,
@@ -382,6 +391,24 @@ impl Node {
             recv,
         })
     }
+}
+
+/// Refuses an output path the job could not write, or one that would
+/// overwrite the job's own registered dataset.
+fn check_output(store: &Store, dataset: &str, out: &std::path::Path) -> Result<(), JobError> {
+    crate::fsutil::check_output_path(out).map_err(JobError::Output)?;
+    let registered = store
+        .dataset(dataset)
+        .map_err(|e| JobError::Internal(e.to_string()))?;
+    if let (Some(record), Ok(out)) = (registered, std::fs::canonicalize(out))
+        && out == record.summary.path
+    {
+        return Err(JobError::Output(format!(
+            "--out {}: is the file of dataset {dataset:?} itself; write the result to another file",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {

@@ -349,7 +349,62 @@ fn two_node_processes_run_psi_and_psi_ca_through_the_cli() {
             "{}",
             String::from_utf8_lossy(&checked.stderr)
         );
+        // It says which certificate it trusted, and can be told which to require.
+        let own_fp = fingerprint(dir);
+        assert!(
+            String::from_utf8_lossy(&checked.stdout).contains(&own_fp),
+            "{}",
+            String::from_utf8_lossy(&checked.stdout)
+        );
+        let mut pinned = check.to_vec();
+        pinned.extend(["--fingerprint", &own_fp]);
+        assert!(unseen(&auditor, &pinned).status.success());
+        let other_fp = fingerprint(if name == "alice" { &bob } else { &alice });
+        let mut wrong = check.to_vec();
+        wrong.extend(["--fingerprint", &other_fp]);
+        let refused = unseen(&auditor, &wrong);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            !refused.status.success() && stderr.contains(&other_fp) && stderr.contains(&own_fp),
+            "{stderr}"
+        );
+        // A field the node never wrote, anywhere in an entry, is refused: it
+        // would otherwise be dropped before hashing and pass as signed.
         let text = std::fs::read_to_string(&export).expect("export");
+        for object in [
+            "{\"seq\":",
+            "\"policy\":{",
+            "\"legal_basis\":{",
+            "\"quota\":{",
+            "\"grant\":{",
+            "\"manifest\":{",
+            "\"requester\":{",
+            "\"terms\":{",
+            "\"charge\":{",
+            "\"release\":{",
+            "\"event\":{",
+        ] {
+            let Some(at) = text.find(object) else {
+                assert!(
+                    matches!(object, "\"legal_basis\":{" | "\"event\":{"),
+                    "{name}'s export has no {object}"
+                );
+                continue;
+            };
+            let at = at + object.find('{').expect("an object") + 1;
+            let injected = format!(
+                "{}\"approved_by\":\"the board\",{}",
+                &text[..at],
+                &text[at..]
+            );
+            std::fs::write(&export, injected).expect("inject");
+            let added = unseen(&auditor, &check);
+            let stderr = String::from_utf8_lossy(&added.stderr);
+            assert!(
+                !added.status.success() && stderr.contains("unreadable"),
+                "{name}: a field injected after {object} passed: {stderr}"
+            );
+        }
         std::fs::write(&export, text.replacen("general", "core", 1)).expect("tamper");
         let tampered = unseen(&auditor, &check);
         assert!(!tampered.status.success());
@@ -439,6 +494,27 @@ fn cli_errors_name_the_input_and_the_fix() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.csv"));
+    let folder = path(&node).to_string();
+    let out = unseen(
+        &node,
+        &[
+            "dataset",
+            "add",
+            "d",
+            &folder,
+            "--id-column",
+            "id",
+            "--grade",
+            "general",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("is a directory").count(),
+        1,
+        "said once, with the fix: {stderr}"
+    );
+    assert!(stderr.contains("give the CSV file inside it"), "{stderr}");
     let out = unseen(
         &node,
         &[
@@ -482,6 +558,29 @@ fn cli_errors_name_the_input_and_the_fix() {
         ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unseen serve"));
+    // A bad --out is refused by the CLI itself, before the node is asked.
+    let out = unseen(
+        &node,
+        &[
+            "run",
+            "psi",
+            "--peer",
+            "p",
+            "--dataset",
+            "d",
+            "--peer-dataset",
+            "e",
+            "--purpose",
+            "x",
+            "--out",
+            "/no/such/dir/out.csv",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("/no/such/dir") && stderr.contains("create it"),
+        "{stderr}"
+    );
     let out = unseen(&node, &["status"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not serving"));

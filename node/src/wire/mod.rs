@@ -92,6 +92,7 @@ pub struct JobAcceptance {
 
 /// Release rules the responder's data owner sets for this job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseTerms {
     /// Results over fewer records than this are suppressed.
     pub min_group_size: u64,
@@ -101,6 +102,7 @@ pub struct ReleaseTerms {
 
 /// The public parameters of the noise in a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NoiseTerms {
     /// Epsilon, in millionths.
     pub epsilon_micros: u64,

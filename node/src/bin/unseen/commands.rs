@@ -261,6 +261,11 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         Some(path) if path.is_relative() => Some(std::env::current_dir()?.join(path)),
         other => other,
     };
+    // Refused here, before the node admits (and charges) the job; the node
+    // checks again, as other clients may call it.
+    if let Some(out) = &out {
+        unseen_node::fsutil::check_output_path(out).map_err(anyhow::Error::msg)?;
+    }
     let request = ControlRequest::RunPsi {
         peer,
         dataset,
@@ -526,8 +531,19 @@ fn quota(dir: &Path, json: bool) -> Result<()> {
 
 fn audit(dir: &Path, command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify { file, cert, head } => {
-            let (entries, cert) = match (file, cert) {
+        AuditCommand::Verify {
+            file,
+            cert,
+            fingerprint,
+            head,
+        } => {
+            let expected = fingerprint
+                .as_deref()
+                .map(unseen_node::identity::Fingerprint::parse)
+                .transpose()
+                .context("--fingerprint")?;
+            let from_export = file.is_some();
+            let (entries, cert, source) = match (file, cert) {
                 (Some(file), Some(cert_path)) => {
                     let text = std::fs::read_to_string(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -540,20 +556,36 @@ fn audit(dir: &Path, command: AuditCommand) -> Result<()> {
                         .map_err(|e| {
                             anyhow::anyhow!("{}: not a PEM certificate: {e}", cert_path.display())
                         })?;
-                    (entries, cert)
+                    let source = format!("{}", cert_path.display());
+                    (entries, cert, source)
                 }
                 _ => {
                     let store = open_store(dir)?;
                     let identity = Identity::load(&NodePaths::new(dir))?;
-                    (store.audit_entries()?, identity.cert().clone())
+                    let source = "this node's own key".to_string();
+                    (store.audit_entries()?, identity.cert().clone(), source)
                 }
             };
+            let trusted = unseen_node::identity::Fingerprint::of(&cert);
+            if let Some(expected) = expected
+                && expected != trusted
+            {
+                bail!(
+                    "the audit log does NOT verify: its certificate ({source}) has fingerprint {trusted}, not the {expected} you gave; get the export and certificate from that node again"
+                );
+            }
             let verified = audit::verify(entries, &cert, head.as_deref())
                 .context("the audit log does NOT verify")?;
             println!(
                 "audit log verified: {} entries, {} job manifests signed by both nodes, head {}",
                 verified.entries, verified.manifests, verified.head
             );
+            println!("signed by the node with certificate fingerprint {trusted} ({source})");
+            if expected.is_none() && from_export {
+                println!(
+                    "check that fingerprint with the node's operator, or pass --fingerprint FP to require it"
+                );
+            }
         }
         AuditCommand::Export { file } => {
             let store = open_store(dir)?;

@@ -226,14 +226,19 @@ enum GrantCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain and every signature.
+    /// Check the hash chain and every signature; print the certificate trusted.
     Verify {
         /// Verify an exported file instead of this node's database.
         #[arg(long, requires = "cert")]
         file: Option<PathBuf>,
         /// The certificate of the node that wrote the file.
-        #[arg(long)]
+        #[arg(long, requires = "file")]
         cert: Option<PathBuf>,
+        /// The fingerprint the certificate must have, as the node's operator
+        /// gave it to you (`unseen id`): a certificate shipped beside an export
+        /// proves nothing by itself.
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// A head (entry hash) recorded earlier that the log must still contain.
         #[arg(long)]
         head: Option<String>,
