@@ -1,9 +1,11 @@
 //! The local control endpoint: how the `unseen` CLI asks a serving node to
 //! run a job.
 //!
-//! It is a Unix socket, `control.sock` in the node directory, created with
-//! mode 0600: only the node's own operating-system user can connect, so it
-//! needs no token. Each connection carries one JSON request line and gets one
+//! It is a Unix socket, `control.sock` in the node directory (mode 0700),
+//! created with mode 0600: only the node's own operating-system user can
+//! connect, so it needs no token. The node also checks each caller's user id
+//! from the kernel's peer credentials, so a mode loosened by hand still lets
+//! no one else in. Each connection carries one JSON request line and gets one
 //! JSON response line.
 
 use std::path::{Path, PathBuf};
@@ -132,6 +134,22 @@ pub async fn request(
     serde_json::from_str(&answer).map_err(|e| ControlError::BadResponse(format!("{e}: {answer:?}")))
 }
 
+/// Refuses a caller whose user id is not `node_uid`, the user the node runs
+/// as (the owner of the socket it created).
+pub(crate) fn check_caller(stream: &UnixStream, node_uid: u32) -> Result<(), String> {
+    let caller = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot tell who is calling the control socket: {e}"))?
+        .uid();
+    if caller == node_uid {
+        Ok(())
+    } else {
+        Err(format!(
+            "the control socket serves only the node's own user (uid {node_uid}), not uid {caller}; run the CLI as the user that runs `unseen serve`"
+        ))
+    }
+}
+
 /// Reads one request line from a control connection, bounded in size.
 pub(crate) async fn read_request(stream: &mut UnixStream) -> Result<ControlRequest, String> {
     let mut reader = BufReader::new(stream).take(MAX_REQUEST_BYTES as u64 + 1);
@@ -153,4 +171,21 @@ pub(crate) async fn write_response(stream: &mut UnixStream, response: &ControlRe
     line.push(b'\n');
     let _ = stream.write_all(&line).await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_nodes_own_user_is_served() {
+        let (caller, _node_side) = UnixStream::pair().expect("socket pair");
+        let own = caller.peer_cred().expect("credentials").uid();
+        check_caller(&caller, own).expect("the node's own user");
+        let refused = check_caller(&caller, own.wrapping_add(1)).expect_err("another user");
+        assert!(
+            refused.contains(&format!("not uid {own}")) && refused.contains("run the CLI as"),
+            "{refused}"
+        );
+    }
 }

@@ -1,7 +1,41 @@
 //! Small file-system helpers.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+/// The node directory's mode: its key, database and control socket are for
+/// the node's own user alone.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// The mode of the node's files.
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// Clears the group and other permission bits of `path`, so it is no wider
+/// than `mode`. Returns the mode it had if that was wider, so the caller can
+/// say it tightened it.
+pub fn make_private(path: &Path, mode: u32) -> std::io::Result<Option<u32>> {
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    if current & 0o077 == 0 {
+        return Ok(None);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(Some(current))
+}
+
+/// Creates `path` empty with mode `mode` if it does not exist, so it is
+/// never readable by others, even for a moment.
+pub fn create_private_file(path: &Path, mode: u32) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, flushed to disk, then renamed over `path`. A reader sees the

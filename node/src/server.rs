@@ -133,11 +133,11 @@ impl Node {
     pub fn start(self) -> Result<RunningNode, NodeError> {
         let quic_addr = self.quic_addr()?;
         let fingerprint = self.identity.fingerprint();
-        let control = bind_control(&self.paths)?;
+        let (control, control_uid) = bind_control(&self.paths)?;
         let (stop, stopped) = watch::channel(false);
         let counters = self.counters.clone();
         let node = Arc::new(self);
-        let task = tokio::spawn(node.run(control, stopped));
+        let task = tokio::spawn(node.run(control, control_uid, stopped));
         Ok(RunningNode {
             quic_addr,
             fingerprint,
@@ -147,7 +147,12 @@ impl Node {
         })
     }
 
-    async fn run(self: Arc<Self>, control: UnixListener, mut stopped: watch::Receiver<bool>) {
+    async fn run(
+        self: Arc<Self>,
+        control: UnixListener,
+        control_uid: u32,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         tracing::info!(name = %self.config.name, addr = ?self.endpoint.local_addr().ok(), "serving");
         loop {
             tokio::select! {
@@ -160,7 +165,14 @@ impl Node {
                     None => break,
                 },
                 accepted = control.accept() => match accepted {
-                    Ok((stream, _)) => {
+                    Ok((mut stream, _)) => {
+                        if let Err(message) = control::check_caller(&stream, control_uid) {
+                            tracing::warn!("refused a control connection: {message}");
+                            tokio::spawn(async move {
+                                control::write_response(&mut stream, &ControlResponse::Error { message }).await;
+                            });
+                            continue;
+                        }
                         let node = self.clone();
                         tokio::spawn(async move { node.serve_control(stream).await });
                     }
@@ -411,7 +423,9 @@ fn check_output(store: &Store, dataset: &str, out: &std::path::Path) -> Result<(
     Ok(())
 }
 
-fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {
+/// Binds the control socket; returns it and the user id it belongs to, the
+/// only user it serves.
+fn bind_control(paths: &NodePaths) -> Result<(UnixListener, u32), NodeError> {
     let path = paths.control_socket();
     if path.exists() {
         // A live node answers on it; a dead one left a stale file behind.
@@ -425,10 +439,22 @@ fn bind_control(paths: &NodePaths) -> Result<UnixListener, NodeError> {
         }
         std::fs::remove_file(&path).map_err(|e| NodeError::io(&path, e))?;
     }
+    // The socket is made inside the node directory, which is 0700 before
+    // the bind: no other user can reach the socket in the moment between
+    // bind and chmod. (A umask around bind would do the same, but the umask
+    // is process-wide and other threads create files meanwhile.)
+    crate::fsutil::make_private(&paths.dir, crate::fsutil::PRIVATE_DIR)
+        .map_err(|e| NodeError::io(&paths.dir, e))?;
     let listener = UnixListener::bind(&path).map_err(|e| NodeError::io(&path, e))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| NodeError::io(&path, e))?;
-    Ok(listener)
+    std::fs::set_permissions(
+        &path,
+        std::fs::Permissions::from_mode(crate::fsutil::PRIVATE_FILE),
+    )
+    .map_err(|e| NodeError::io(&path, e))?;
+    let owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(&path).map_err(|e| NodeError::io(&path, e))?,
+    );
+    Ok((listener, owner))
 }
 
 /// Takes the node directory's exclusive serve lock, or says who holds it.

@@ -20,6 +20,11 @@ pub fn init_node(dir: &Path, name: &str, listen: SocketAddr) -> Result<Fingerpri
         });
     }
     std::fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+    std::fs::set_permissions(
+        dir,
+        std::os::unix::fs::PermissionsExt::from_mode(crate::fsutil::PRIVATE_DIR),
+    )
+    .map_err(|e| NodeError::io(dir, e))?;
     let identity = std::sync::Arc::new(Identity::create(name, &paths)?);
     let config = NodeConfig {
         name: name.to_string(),

@@ -269,6 +269,32 @@ pub struct Tx<'a> {
     store: &'a Store,
 }
 
+/// The database holds the ledger and the audit log; it and its directory
+/// (with the key and the control socket) are for the node's user alone.
+/// SQLite gives its journal files the database's mode. Looser modes, say
+/// from a copy or an archive, are tightened with a warning rather than
+/// refused: the fix is the same either way and the node keeps serving.
+fn make_node_files_private(path: &Path) -> Result<(), NodeError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tighten(dir, crate::fsutil::PRIVATE_DIR)?;
+    }
+    crate::fsutil::create_private_file(path, crate::fsutil::PRIVATE_FILE)
+        .map_err(|e| NodeError::io(path, e))?;
+    tighten(path, crate::fsutil::PRIVATE_FILE)
+}
+
+fn tighten(path: &Path, mode: u32) -> Result<(), NodeError> {
+    if let Some(was) =
+        crate::fsutil::make_private(path, mode).map_err(|e| NodeError::io(path, e))?
+    {
+        tracing::warn!(
+            "{} was open to other users (mode {was:o}); made it {mode:o}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the database and applies migrations.
     pub fn open(
@@ -280,6 +306,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        make_node_files_private(path)?;
         let mut conn = Connection::open(path).map_err(db)?;
         // WAL lets the CLI write (peer add, dataset add) while the node serves.
         conn.pragma_update(None, "journal_mode", "WAL")
