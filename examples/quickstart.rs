@@ -26,7 +26,7 @@ use unseen::node::audit;
 use unseen::node::clock::{SystemClock, rfc3339};
 use unseen::node::config::NodePaths;
 use unseen::node::control::{self, ControlRequest, ControlResponse};
-use unseen::node::grant::{Grant, GrantedProtocol, Quota};
+use unseen::node::grant::{self, Grant, GrantedProtocol, Quota};
 use unseen::node::identity::Identity;
 use unseen::node::job::JobReport;
 use unseen::node::policy::{self, DataPolicy, Grade, LegalBasis};
@@ -142,13 +142,23 @@ fn register(org: &Org, peer: &Org) -> Result<()> {
     Ok(())
 }
 
-/// `owner` lets `peer` use its customers for PSI and PSI-CA, for the
-/// quickstart's purpose, for 30 days, at most `max_jobs` jobs a day.
-fn grant(owner: &Org, peer: &Org, max_jobs: u64) -> Result<String> {
+/// `owner` lets `peer` use its customers for the quickstart's purpose, for
+/// 30 days, at most `max_jobs` jobs a day, checked as `unseen grant add`
+/// checks a grant: important data only with noise and a finite budget.
+fn grant(
+    owner: &Org,
+    peer: &Org,
+    protocols: &[GrantedProtocol],
+    max_jobs: u64,
+    noise: Option<u64>,
+) -> Result<String> {
     let store = store(&owner.dir)?;
     let now = store.now();
     let mut id = [0u8; 6];
     rand_core::OsRng.fill_bytes(&mut id);
+    let customers = store.dataset("customers")?.context("customers")?;
+    let policy = customers.policy.context("a graded dataset")?;
+    let releases = grant::DEFAULT_BUDGET_RELEASES;
     let grant = Grant {
         id: format!(
             "g-{}",
@@ -156,7 +166,7 @@ fn grant(owner: &Org, peer: &Org, max_jobs: u64) -> Result<String> {
         ),
         peer: peer.name.into(),
         dataset: "customers".into(),
-        protocols: vec![GrantedProtocol::Psi, GrantedProtocol::PsiCa],
+        protocols: protocols.to_vec(),
         purpose: PURPOSE.into(),
         created_at: rfc3339(now),
         expires_at: rfc3339(now + time::Duration::days(30)),
@@ -164,15 +174,34 @@ fn grant(owner: &Org, peer: &Org, max_jobs: u64) -> Result<String> {
         quota: Quota {
             max_jobs: Some(max_jobs),
             period_secs: 86_400,
+            max_set_size: Some(grant::default_max_set_size(customers.summary.distinct_ids)),
+            epsilon_per_job_micros: noise,
+            epsilon_budget_micros: noise.map(|e| e * releases),
+            delta_per_job_nanos: noise.map(|_| 1),
+            delta_budget_nanos: noise.map(|_| releases),
             ..Quota::default()
         },
     };
+    let warnings = grant::check_new_grant(&grant, &policy)?;
     store.add_grant(&grant)?;
     println!(
-        "  {} grants {} its customers for psi, psi-ca; purpose {PURPOSE:?}; 30 days; {max_jobs} jobs a day ({})",
-        owner.name, peer.name, grant.id
+        "  {} ({}): {}",
+        owner.name,
+        grant.id,
+        grant.describe(Some(policy.grade))
     );
+    for warning in warnings {
+        println!("    warning: {warning}");
+    }
     Ok(grant.id)
+}
+
+async fn peers_changed(org: &OrgDir) -> Result<()> {
+    let socket = NodePaths::new(&org.dir).control_socket();
+    match control::request(&org.dir, &socket, &ControlRequest::PeersChanged).await? {
+        ControlResponse::PeersReloaded { .. } => Ok(()),
+        other => bail!("{}: unexpected answer {other:?}", org.name),
+    }
 }
 
 async fn run_psi(
@@ -275,10 +304,18 @@ async fn main() -> Result<()> {
     );
 
     println!("3. Each data owner grants the other the use of its data");
-    grant(&bank, &shop, 10)?;
-    grant(&shop, &bank, 2)?;
+    // The bank's data is important: the shop may only count, with noise. A
+    // budget means nothing beside membership, so the bank's own PSI requests
+    // (which reveal only the size of its set) come under a second grant.
+    let (psi, psi_ca) = (GrantedProtocol::Psi, GrantedProtocol::PsiCa);
+    grant(&bank, &shop, &[psi_ca], 10, Some(1_000_000))?;
+    grant(&bank, &shop, &[psi], 10, None)?;
+    grant(&shop, &bank, &[psi, psi_ca], 2, None)?;
     let (bank, bank_run) = (OrgDir::from(&bank), bank.node.start()?);
     let (shop, shop_run) = (OrgDir::from(&shop), shop.node.start()?);
+    // As `unseen peer add` does: a serving node reads its peers again when told.
+    peers_changed(&bank).await?;
+    peers_changed(&shop).await?;
 
     println!("4. PSI-CA: the bank learns only how many customers they share");
     let ca = run_psi(&bank, true, None)

@@ -348,9 +348,7 @@ fn find_grant(s: &Snapshot) -> Result<(Grant, Usage), Refusal> {
 /// is meaningless, so such a grant admits nothing (`grant add` refuses to
 /// make one; this catches one made before that rule).
 fn check_grant_terms(grant: &Grant) -> Result<(), Refusal> {
-    if grant.quota.epsilon_per_job_micros.is_some()
-        && grant.protocols.contains(&GrantedProtocol::Psi)
-    {
+    if grant.budget_bypassed_by_membership() {
         return Err(Refusal::new(
             "the data owner's grant is invalid for this job",
             format!(

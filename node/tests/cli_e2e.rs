@@ -5,149 +5,13 @@
 //! `unseen` binary for it and say where (`CARGO_BIN_EXE_unseen`).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use unicode_normalization::UnicodeNormalization;
 
-const UNSEEN: &str = env!("CARGO_BIN_EXE_unseen");
-
-fn unseen(dir: &Path, args: &[&str]) -> Output {
-    Command::new(UNSEEN)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run unseen")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = unseen(dir, args);
-    assert!(
-        out.status.success(),
-        "unseen {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.trim()).expect("json")
-}
-
-/// A serving node process, killed when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(UNSEEN)
-            .arg("serve")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = child.stderr.take().expect("stderr");
-        let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = err_tx.send(line);
-            }
-        });
-        // The node prints its ready line once it listens.
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("node printed its ready line");
-        let addr = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Self {
-            child,
-            addr,
-            stderr: err_rx,
-        }
-    }
-
-    /// Waits (bounded) for a log line containing `needle`.
-    fn wait_for_log(&self, needle: &str) -> bool {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Registers alice and bob as each other's peers; returns alice's fingerprint.
-fn introduce(alice: &Path, alice_node: &Served, bob: &Path, bob_node: &Served) -> String {
-    let (alice_fp, bob_fp) = (fingerprint(alice), fingerprint(bob));
-    let peer = |dir: &Path, name: &str, node: &Served, fp: &str| {
-        ok(
-            dir,
-            &[
-                "peer",
-                "add",
-                name,
-                "--addr",
-                &node.addr,
-                "--fingerprint",
-                fp,
-            ],
-        );
-    };
-    peer(alice, "bob", bob_node, &bob_fp);
-    peer(bob, "alice", alice_node, &alice_fp);
-    alice_fp
-}
-
-fn init(root: &Path, name: &str) -> PathBuf {
-    let dir = root.join(name);
-    let out = Command::new(UNSEEN)
-        .args(["init"])
-        .arg(&dir)
-        .args(["--name", name, "--listen", "127.0.0.1:0"])
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-fn fingerprint(dir: &Path) -> String {
-    json(&ok(dir, &["id", "--json"]))["fingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .to_string()
-}
+mod support;
+use support::*;
 
 /// Ids as an operator's exports have them: padding, duplicates, empty ids
 /// and one customer written in two Unicode forms.
@@ -164,14 +28,6 @@ fn ids(range: std::ops::Range<u32>, messy: bool) -> Vec<String> {
     ids
 }
 
-fn write_csv(path: &Path, ids: &[String]) {
-    let mut text = String::from("region,customer id,score\n");
-    for (i, id) in ids.iter().enumerate() {
-        text.push_str(&format!("r{},\"{id}\",{i}\n", i % 3));
-    }
-    std::fs::write(path, text).expect("write csv");
-}
-
 fn normalise(ids: &[String]) -> BTreeSet<String> {
     ids.iter()
         .map(|id| id.trim().nfc().collect::<String>())
@@ -185,19 +41,6 @@ fn run_psi(dir: &Path, purpose: &str, extra: &[&str]) -> Output {
     args.extend(["--peer-dataset", "clients", "--purpose", purpose]);
     args.extend(extra);
     unseen(dir, &args)
-}
-
-fn stdout_json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(&String::from_utf8_lossy(&out.stdout))
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]
@@ -670,7 +513,7 @@ fn a_node_killed_mid_job_loses_nothing() {
     assert_eq!(bob_jobs[0]["outcome"], "interrupted");
     // The charge made before the first protocol message survived the crash.
     let quota = ok(&bob, &["quota"]);
-    assert!(quota.contains("1 (no limit)"), "{quota}");
+    assert!(quota.contains("1 of 10 (9 left)"), "{quota}");
     for dir in [&alice, &bob] {
         let verified = ok(dir, &["audit", "verify"]);
         assert!(verified.contains("audit log verified"), "{verified}");

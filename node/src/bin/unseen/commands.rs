@@ -8,17 +8,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use rustls_pki_types::pem::PemObject;
 use unseen_node::audit;
-use unseen_node::clock::{SystemClock, rfc3339};
+use unseen_node::clock::SystemClock;
 use unseen_node::config::{NodeConfig, NodePaths, validate_name};
 use unseen_node::control::{self, ControlRequest, ControlResponse};
 use unseen_node::dataset;
-use unseen_node::grant::{self as grants, Grant, Quota};
+use unseen_node::grant as grants;
 use unseen_node::identity::{Fingerprint, Identity};
 use unseen_node::policy::{DataPolicy, LegalBasis};
 use unseen_node::server::Node;
 use unseen_node::store::Store;
 
-use crate::{AuditCommand, Cli, Command, DatasetCommand, GrantCommand, PeerCommand, RunCommand};
+use crate::{AuditCommand, Cli, Command, DatasetCommand, PeerCommand, RunCommand};
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
     let dir = cli.dir;
@@ -62,13 +62,13 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Run(command) => run_job(&dir, command),
         Command::Status => status(&dir),
         Command::Jobs { json } => jobs(&dir, json),
-        Command::Grant(command) => grant(&dir, command),
+        Command::Grant(command) => crate::grants::grant(&dir, command),
         Command::Quota { json } => quota(&dir, json),
         Command::Audit(command) => audit(&dir, command),
     }
 }
 
-fn open_store(dir: &Path) -> Result<Store> {
+pub(crate) fn open_store(dir: &Path) -> Result<Store> {
     NodeConfig::load(dir)?;
     let identity = Arc::new(Identity::load(&NodePaths::new(dir))?);
     Ok(Store::open(
@@ -371,108 +371,6 @@ fn jobs(dir: &Path, json: bool) -> Result<()> {
                 job.duration_ms.map_or("-".into(), |n| n.to_string()),
                 job.detail.or(job.result).unwrap_or_default(),
             );
-        }
-    }
-    Ok(())
-}
-
-fn grant(dir: &Path, command: GrantCommand) -> Result<()> {
-    let store = open_store(dir)?;
-    match command {
-        GrantCommand::Add {
-            peer,
-            dataset,
-            protocols,
-            purpose,
-            expires,
-            max_jobs,
-            period,
-            max_rows,
-            max_set_size,
-            epsilon,
-            epsilon_budget,
-            delta,
-            delta_budget,
-        } => {
-            let now = store.now();
-            let expires = grants::parse_expiry(&expires, now).map_err(anyhow::Error::msg)?;
-            let period = grants::parse_duration(&period).map_err(anyhow::Error::msg)?;
-            let micros = |flag: &str, text: Option<String>| -> Result<Option<u64>> {
-                text.map(|t| grants::parse_micros(&t).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
-                    .transpose()
-            };
-            let epsilon = micros("epsilon", epsilon)?;
-            if epsilon == Some(0) {
-                bail!("--epsilon must be above 0; leave it out for no noise");
-            }
-            let delta_nanos = match epsilon {
-                Some(_) => {
-                    Some(grants::parse_nanos(&delta).map_err(|e| anyhow::anyhow!("--delta: {e}"))?)
-                }
-                None => None,
-            };
-            if purpose.trim().is_empty() {
-                bail!("--purpose must say what the data is used for");
-            }
-            let mut id = [0u8; 6];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-            let grant = Grant {
-                id: format!("g-{}", hex::encode(id)),
-                peer,
-                dataset,
-                protocols,
-                purpose,
-                created_at: rfc3339(now),
-                expires_at: rfc3339(expires),
-                revoked_at: None,
-                quota: Quota {
-                    max_jobs,
-                    period_secs: period.whole_seconds().unsigned_abs(),
-                    max_rows,
-                    max_set_size,
-                    epsilon_per_job_micros: epsilon,
-                    epsilon_budget_micros: micros("epsilon-budget", epsilon_budget)?,
-                    delta_per_job_nanos: delta_nanos,
-                    delta_budget_nanos: delta_budget
-                        .map(|d| {
-                            grants::parse_nanos(&d)
-                                .map_err(|e| anyhow::anyhow!("--delta-budget: {e}"))
-                        })
-                        .transpose()?,
-                },
-            };
-            store.add_grant(&grant)?;
-            println!("{}", grant.id);
-        }
-        GrantCommand::List { json } => {
-            for (grant, usage) in store.grants()? {
-                if json {
-                    println!("{}", serde_json::json!({ "grant": grant, "usage": usage }));
-                    continue;
-                }
-                let state = if grant.revoked_at.is_some() {
-                    "revoked"
-                } else if grant.check_live(store.now()).is_err() {
-                    "expired"
-                } else {
-                    "live"
-                };
-                let protocols: Vec<String> =
-                    grant.protocols.iter().map(ToString::to_string).collect();
-                println!(
-                    "{}  {state:<7}  peer {}  dataset {}  {}  purpose {:?}  until {}",
-                    grant.id,
-                    grant.peer,
-                    grant.dataset,
-                    protocols.join(","),
-                    grant.purpose,
-                    grant.expires_at
-                );
-            }
-        }
-        GrantCommand::Revoke { id } => {
-            store.revoke_grant(&id)?;
-            println!("revoked {id}");
         }
     }
     Ok(())

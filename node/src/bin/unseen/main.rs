@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod grants;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -170,47 +171,7 @@ enum RunCommand {
 #[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 enum GrantCommand {
     /// Let a peer use a dataset for some protocols and one purpose, until a time.
-    Add {
-        /// The peer.
-        #[arg(long)]
-        peer: String,
-        /// The dataset.
-        #[arg(long)]
-        dataset: String,
-        /// Comma-separated: psi, psi-ca.
-        #[arg(long, value_delimiter = ',', required = true)]
-        protocols: Vec<unseen_node::grant::GrantedProtocol>,
-        /// The purpose jobs must state.
-        #[arg(long)]
-        purpose: String,
-        /// When the grant ends: a duration (30d) or an RFC 3339 time.
-        #[arg(long)]
-        expires: String,
-        /// Jobs allowed per period.
-        #[arg(long)]
-        max_jobs: Option<u64>,
-        /// The period for --max-jobs (e.g. 1d, 7d).
-        #[arg(long, default_value = "1d")]
-        period: String,
-        /// Total distinct ids of this dataset that jobs may touch.
-        #[arg(long)]
-        max_rows: Option<u64>,
-        /// The largest set the peer may bring to one job.
-        #[arg(long)]
-        max_set_size: Option<u64>,
-        /// Add differential-privacy noise to each aggregate release, with this epsilon.
-        #[arg(long)]
-        epsilon: Option<String>,
-        /// Total epsilon the grant may spend.
-        #[arg(long, requires = "epsilon")]
-        epsilon_budget: Option<String>,
-        /// Delta per release (the tail probability of the noise padding).
-        #[arg(long, requires = "epsilon", default_value = "0.000000001")]
-        delta: String,
-        /// Total delta the grant may spend (deltas add up).
-        #[arg(long, requires = "epsilon")]
-        delta_budget: Option<String>,
-    },
+    Add(GrantAdd),
     /// List grants.
     List {
         /// Print JSON lines.
@@ -222,6 +183,57 @@ enum GrantCommand {
         /// The grant id.
         id: String,
     },
+}
+
+/// What `grant add` takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GrantAdd {
+    /// The peer.
+    #[arg(long)]
+    pub(crate) peer: String,
+    /// The dataset.
+    #[arg(long)]
+    pub(crate) dataset: String,
+    /// Comma-separated: psi, psi-ca.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub(crate) protocols: Vec<unseen_node::grant::GrantedProtocol>,
+    /// The purpose jobs must state.
+    #[arg(long)]
+    pub(crate) purpose: String,
+    /// When the grant ends: a duration (30d) or an RFC 3339 time.
+    #[arg(long)]
+    pub(crate) expires: String,
+    /// Jobs allowed per period: a number, or `unlimited`. Default: 10.
+    #[arg(long, value_name = "N|unlimited")]
+    pub(crate) max_jobs: Option<String>,
+    /// The period for --max-jobs (e.g. 1d, 7d).
+    #[arg(long, default_value = "1d")]
+    pub(crate) period: String,
+    /// The most of this dataset's distinct ids that jobs may reveal, summed
+    /// over jobs: each job counts min(the dataset's distinct ids, the
+    /// peer's set size), or 0 when it reveals only the set sizes. A
+    /// number, or `unlimited` (the default).
+    #[arg(long, value_name = "N|unlimited")]
+    pub(crate) max_rows: Option<String>,
+    /// The largest set the peer may bring to one job: a number, or
+    /// `unlimited`. Default: twice the dataset's distinct ids, at least 1000.
+    #[arg(long, value_name = "N|unlimited")]
+    pub(crate) max_set_size: Option<String>,
+    /// Add differential-privacy noise to each count released, with this
+    /// epsilon. Required for important data; not allowed with psi.
+    #[arg(long)]
+    pub(crate) epsilon: Option<String>,
+    /// Total epsilon the grant may spend: a number, or `unlimited` (not for
+    /// important data). Default: 10 releases' worth.
+    #[arg(long, requires = "epsilon", value_name = "EPSILON|unlimited")]
+    pub(crate) epsilon_budget: Option<String>,
+    /// Delta per release (the tail probability of the noise padding).
+    #[arg(long, requires = "epsilon", default_value = "0.000000001")]
+    pub(crate) delta: String,
+    /// Total delta the grant may spend (deltas add up): a number, or
+    /// `unlimited` (not for important data). Default: 10 releases' worth.
+    #[arg(long, requires = "epsilon", value_name = "DELTA|unlimited")]
+    pub(crate) delta_budget: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

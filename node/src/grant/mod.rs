@@ -8,6 +8,12 @@ use unseen_protocol::ecdh_psi::Mode;
 use crate::clock::parse_rfc3339;
 use crate::wire::ProtocolRequest;
 
+mod making;
+pub use making::{
+    DEFAULT_BUDGET_RELEASES, DEFAULT_MAX_JOBS, DEFAULT_MIN_PEER_SET, DEFAULT_PEER_SET_FACTOR,
+    NewGrantError, check_new_grant, default_max_set_size, parse_cap,
+};
+
 /// A protocol as grants name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -296,6 +302,14 @@ impl GrantRefusal {
 }
 
 impl Grant {
+    /// Whether the grant sets a privacy budget and also allows a membership
+    /// protocol, whose answers that budget cannot bound: such a grant is
+    /// refused when made and admits nothing.
+    pub fn budget_bypassed_by_membership(&self) -> bool {
+        self.quota.epsilon_per_job_micros.is_some()
+            && self.protocols.contains(&GrantedProtocol::Psi)
+    }
+
     /// Whether the grant is live at `now`.
     pub fn check_live(&self, now: OffsetDateTime) -> Result<(), GrantRefusal> {
         if self.revoked_at.is_some() {
