@@ -60,6 +60,25 @@ pub enum Error {
         /// What is wrong with them.
         problem: &'static str,
     },
+    /// A message came from a party that may not send it: outside the job,
+    /// this party itself, or a second one where one was expected.
+    #[error("party {from} may not send this message: {problem}")]
+    WrongParty {
+        /// The sending party's index in the job.
+        from: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A share message carries the wrong number of values for the job.
+    #[error("party {from} sent {found} shares where the job has {expected} values")]
+    WrongShareCount {
+        /// The sending party's index in the job.
+        from: usize,
+        /// Values in the job.
+        expected: usize,
+        /// Values received.
+        found: usize,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -104,7 +123,9 @@ impl Error {
             | Self::SetTooLarge { .. }
             | Self::SetTooSmall { .. }
             | Self::BadChunk(_)
-            | Self::BadNoiseTerms { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::BadNoiseTerms { .. }
+            | Self::WrongParty { .. }
+            | Self::WrongShareCount { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -118,6 +139,8 @@ impl Error {
             Self::BadChunk(_) => 5,
             Self::SetTooSmall { .. } => 6,
             Self::BadNoiseTerms { .. } => 7,
+            Self::WrongParty { .. } => 8,
+            Self::WrongShareCount { .. } => 9,
         }
     }
 }
