@@ -15,11 +15,15 @@
 //! runs any `n` in memory in tests and over per-peer streams in the node.
 
 mod fixed;
+mod noise;
 mod ring;
+mod stats;
 mod sum;
 
 pub use fixed::{FixedPoint, FixedPointError, MAX_DIGITS, MAX_SCALED, decimal, fit};
+pub use noise::noise_share;
 pub use ring::{Ring, reconstruct, split};
+pub use stats::{GroupResult, Layout, LocalStats, StatsError, StatsNoise, finish};
 pub use sum::{ExpectShares, SecureSum, SumMessage, SumOutput, SumStep};
 
 use serde::{Deserialize, Serialize};
@@ -123,5 +127,7 @@ impl Roster {
     }
 }
 
+#[cfg(test)]
+mod stats_tests;
 #[cfg(test)]
 mod tests;

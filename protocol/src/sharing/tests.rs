@@ -7,7 +7,11 @@ use crate::Error;
 
 /// Runs a secure sum among `inputs.len()` parties in memory, delivering
 /// messages in a random order; returns each party's output.
-fn run<R: Ring>(inputs: &[Vec<R>], recipients: &[usize], seed: u64) -> Vec<SumOutput<R>> {
+pub(super) fn run<R: Ring>(
+    inputs: &[Vec<R>],
+    recipients: &[usize],
+    seed: u64,
+) -> Vec<SumOutput<R>> {
     let n = inputs.len();
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut states: Vec<Option<ExpectShares<R>>> = Vec::new();
