@@ -7,11 +7,9 @@
 //! (`UNSEEN_CRASH_AT`, see `node/src/crash.rs`), so the kill lands at exactly
 //! that point without any sleep or timing guess.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use unseen_node::audit::AuditEvent;
 use unseen_node::clock::SystemClock;
@@ -19,80 +17,12 @@ use unseen_node::config::NodePaths;
 use unseen_node::identity::Identity;
 use unseen_node::store::Store;
 
-const UNSEEN: &str = env!("CARGO_BIN_EXE_unseen");
+mod support;
+use support::{Served, UNSEEN, fingerprint, ok, unseen};
+
 const PURPOSE: &str = "crash drill";
 
-fn unseen(dir: &Path, args: &[&str]) -> Output {
-    Command::new(UNSEEN)
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run unseen")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = unseen(dir, args);
-    assert!(
-        out.status.success(),
-        "unseen {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// A serving node process; killed when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-}
-
-impl Served {
-    fn start(dir: &Path, crash_at: Option<&str>) -> Self {
-        let mut command = Command::new(UNSEEN);
-        command
-            .arg("serve")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(step) = crash_at {
-            command.env(unseen_node::crash::ENV, step);
-        }
-        let mut child = command.spawn().expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("ready line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Self { child, addr }
-    }
-
-    /// Waits, bounded, for the process to end (it kills itself).
-    fn wait_killed(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if self.child.try_wait().expect("try_wait").is_some() {
-                return;
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-        panic!("the node did not reach its crash point");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn init(root: &Path, name: &str, ids: std::ops::Range<u32>) -> PathBuf {
+fn init_with_data(root: &Path, name: &str, ids: std::ops::Range<u32>) -> PathBuf {
     let dir = root.join(name);
     let out = Command::new(UNSEEN)
         .arg("init")
@@ -134,12 +64,6 @@ fn init(root: &Path, name: &str, ids: std::ops::Range<u32>) -> PathBuf {
         ],
     );
     dir
-}
-
-fn fingerprint(dir: &Path) -> String {
-    let id: serde_json::Value =
-        serde_json::from_str(ok(dir, &["id", "--json"]).trim()).expect("json");
-    id["fingerprint"].as_str().expect("fingerprint").to_string()
 }
 
 fn introduce(dir: &Path, peer: &str, node: &Served, peer_dir: &Path) {
@@ -259,12 +183,13 @@ fn job_ids(dir: &Path) -> Vec<String> {
 /// Kills `side` ("requester" is alice, "responder" is bob) at `step`.
 fn crash_drill(side: &str, step: &str) {
     let root = tempfile::tempdir().expect("tempdir");
-    let alice = init(root.path(), "alice", 0..300);
-    let bob = init(root.path(), "bob", 200..500);
+    let alice = init_with_data(root.path(), "alice", 0..300);
+    let bob = init_with_data(root.path(), "bob", 200..500);
     let crash = format!("{side}:{step}");
     let requester_crashes = side == "requester";
-    let mut alice_node = Served::start(&alice, requester_crashes.then_some(crash.as_str()));
-    let mut bob_node = Served::start(&bob, (!requester_crashes).then_some(crash.as_str()));
+    let mut alice_node =
+        Served::start_crashing(&alice, requester_crashes.then_some(crash.as_str()));
+    let mut bob_node = Served::start_crashing(&bob, (!requester_crashes).then_some(crash.as_str()));
     introduce(&alice, "bob", &bob_node, &bob);
     introduce(&bob, "alice", &alice_node, &alice);
 
@@ -297,10 +222,10 @@ fn crash_drill(side: &str, step: &str) {
     };
     if requester_crashes {
         drop(alice_node);
-        alice_node = Served::start(&alice, None);
+        alice_node = Served::start_crashing(&alice, None);
     } else {
         drop(bob_node);
-        bob_node = Served::start(&bob, None);
+        bob_node = Served::start_crashing(&bob, None);
         // Bob may listen elsewhere now: tell alice.
         ok(&alice, &["peer", "remove", "bob"]);
         introduce(&alice, "bob", &bob_node, &bob);

@@ -42,13 +42,22 @@ pub(crate) struct Served {
 
 impl Served {
     pub(crate) fn start(dir: &Path) -> Self {
-        let mut child = Command::new(UNSEEN)
+        Self::start_crashing(dir, None)
+    }
+
+    /// Starts a node that kills itself at `crash_at`, a step named in
+    /// `unseen_node::crash`, when given.
+    pub(crate) fn start_crashing(dir: &Path, crash_at: Option<&str>) -> Self {
+        let mut command = Command::new(UNSEEN);
+        command
             .arg("serve")
             .arg(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
+            .stderr(Stdio::piped());
+        if let Some(step) = crash_at {
+            command.env(unseen_node::crash::ENV, step);
+        }
+        let mut child = command.spawn().expect("spawn serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -76,6 +85,18 @@ impl Served {
             addr,
             stderr: err_rx,
         }
+    }
+
+    /// Waits, bounded, for the process to end (it kills itself).
+    pub(crate) fn wait_killed(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        panic!("the node did not reach its crash point");
     }
 
     /// Waits (bounded) for a log line containing `needle`.
