@@ -236,6 +236,8 @@ struct Parsed {
     summary: DatasetSummary,
     header: csv::StringRecord,
     rows: Vec<csv::StringRecord>,
+    /// For each row, the line it starts on.
+    lines: Vec<u64>,
     /// For each row, its id's position in `ids`, or `None` if empty.
     row_ids: Vec<Option<usize>>,
     ids: IdSet,
@@ -386,6 +388,7 @@ fn parse(
         })?;
 
     let mut rows = Vec::new();
+    let mut lines = Vec::new();
     let mut row_ids = Vec::new();
     let mut first_seen: HashMap<String, usize> = HashMap::new();
     let mut ordered_ids: Vec<String> = Vec::new();
@@ -414,6 +417,7 @@ fn parse(
             })),
         };
         rows.push(row);
+        lines.push(line);
         row_ids.push(position);
     }
     // The header is a record too: a file of one unclosed header line is
@@ -438,6 +442,7 @@ fn parse(
         },
         header,
         rows,
+        lines,
         row_ids,
         ids,
     })
@@ -521,6 +526,20 @@ impl LoadedDataset {
     /// What the file holds.
     pub fn summary(&self) -> &DatasetSummary {
         &self.parsed.summary
+    }
+
+    /// The position of a column (names as the header has them, trimmed).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.parsed
+            .summary
+            .columns
+            .iter()
+            .position(|c| c == name.trim())
+    }
+
+    /// Every row with the line it starts on, in file order.
+    pub fn rows(&self) -> impl Iterator<Item = (u64, &csv::StringRecord)> {
+        self.parsed.lines.iter().copied().zip(&self.parsed.rows)
     }
 
     /// Writes the header and every row whose id is at one of `members`

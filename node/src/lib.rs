@@ -34,6 +34,7 @@ mod noise;
 pub mod policy;
 pub mod server;
 pub mod setup;
+pub mod stats;
 pub mod store;
 pub mod transport;
 pub mod wire;

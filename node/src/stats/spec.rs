@@ -1,0 +1,300 @@
+//! The stats job spec (`unseen run stats --spec JOB.toml`): who takes part
+//! with which dataset, what is computed over which columns, which rows count,
+//! and who receives the result. Its format is documented with an annotated
+//! example in `docs/stats.example.toml`.
+//!
+//! [`StatsSpec::parse`] checks everything a spec can get wrong on its own
+//! (unknown keys or statistics, a statistic without the column it needs,
+//! too few parties, a recipient who is not a party, a malformed filter);
+//! [`super::plan`] then checks it against this node's own datasets and
+//! peers. Both run before any protocol message leaves the node.
+
+use serde::{Deserialize, Serialize};
+use unseen_protocol::sharing::{FixedPoint, MAX_DIGITS, MAX_PARTIES};
+
+use super::filter::Filter;
+
+/// A statistic a job can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// Rows (per group).
+    Count,
+    /// Sum of the value column.
+    Sum,
+    /// Mean of the value column.
+    Mean,
+    /// Sample variance of the value column.
+    Variance,
+    /// Sample standard deviation of the value column.
+    StdDev,
+    /// Counts of the value column's histogram bins.
+    Histogram,
+}
+
+impl Statistic {
+    fn needs_value(self) -> bool {
+        !matches!(self, Self::Count)
+    }
+}
+
+/// The value column, read as a decimal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueSpec {
+    /// Its name (each party may name its own column, see [`PartySpec`]).
+    pub column: String,
+    /// Fractional digits kept (0 to 9); more are rounded half away from zero.
+    #[serde(default = "default_digits")]
+    pub digits: u32,
+}
+
+fn default_digits() -> u32 {
+    2
+}
+
+/// Grouping by a public category column: the categories are listed in the
+/// spec, so every party knows them; rows with another category are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// The category column.
+    pub column: String,
+    /// The categories, in the order results are printed.
+    pub groups: Vec<String>,
+}
+
+/// A histogram of the value column over public bin edges: bin i holds
+/// values in `[edges[i], edges[i+1])`; values outside every bin are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramSpec {
+    /// Increasing edges, as decimals.
+    pub edges: Vec<String>,
+}
+
+/// One party: a node, by the name this node knows it by, and its dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartySpec {
+    /// A registered peer's name, or this node's own name.
+    pub node: String,
+    /// The dataset that node contributes.
+    pub dataset: String,
+    /// Its name for the value column, if not the spec's.
+    pub value_column: Option<String>,
+    /// Its name for the group column, if not the spec's.
+    pub group_column: Option<String>,
+}
+
+/// A stats job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSpec {
+    /// The purpose, as every party's grant must name it.
+    pub purpose: String,
+    /// What to compute.
+    pub statistics: Vec<Statistic>,
+    /// The value column, for every statistic but `count`.
+    pub value: Option<ValueSpec>,
+    /// Grouping by a category.
+    pub group_by: Option<GroupSpec>,
+    /// Histogram bins (with the `histogram` statistic).
+    pub histogram: Option<HistogramSpec>,
+    /// Rows that count, e.g. `age >= 30` or `region = "east"`; all must hold.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Who receives the result, by node name.
+    pub recipients: Vec<String>,
+    /// The parties, this node among them.
+    #[serde(rename = "party")]
+    pub parties: Vec<PartySpec>,
+}
+
+/// Why a spec is refused. Each message names the key and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// Not valid TOML for a spec.
+    #[error("the spec is not valid: {0}; see docs/stats.example.toml")]
+    Syntax(String),
+    /// Something in it is inconsistent or missing.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key at fault.
+        key: &'static str,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> SpecError {
+    SpecError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+impl StatsSpec {
+    /// Parses and checks a spec on its own.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let spec: Self = toml::from_str(text).map_err(|e| SpecError::Syntax(e.to_string()))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<(), SpecError> {
+        if self.purpose.trim().is_empty() {
+            return Err(invalid(
+                "purpose",
+                "say what the statistics are for; every party's grant must name the same purpose",
+            ));
+        }
+        if self.statistics.is_empty() {
+            return Err(invalid(
+                "statistics",
+                "name at least one of count, sum, mean, variance, std_dev, histogram",
+            ));
+        }
+        let needs_value = self.statistics.iter().any(|s| s.needs_value());
+        match &self.value {
+            None if needs_value => {
+                return Err(invalid(
+                    "value",
+                    "the statistics asked for need a value column: add value = { column = \"NAME\", digits = 2 }",
+                ));
+            }
+            Some(v) if v.digits > MAX_DIGITS => {
+                return Err(invalid(
+                    "value.digits",
+                    format!("at most {MAX_DIGITS} digits"),
+                ));
+            }
+            _ => {}
+        }
+        let histogram = self.statistics.contains(&Statistic::Histogram);
+        match (&self.histogram, histogram, &self.group_by) {
+            (None, true, _) => {
+                return Err(invalid(
+                    "histogram",
+                    "the histogram statistic needs histogram = { edges = [\"0\", \"100\", ...] }",
+                ));
+            }
+            (Some(_), false, _) => {
+                return Err(invalid(
+                    "histogram",
+                    "bins are given but the histogram statistic is not asked for; add \"histogram\" to statistics or remove the bins",
+                ));
+            }
+            (Some(_), true, Some(_)) => {
+                return Err(invalid(
+                    "group_by",
+                    "a histogram groups by its bins; ask for grouped statistics in a separate job",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(h) = &self.histogram {
+            self.check_edges(h)?;
+        }
+        if let Some(g) = &self.group_by {
+            let mut seen = std::collections::HashSet::new();
+            if g.groups.is_empty() || g.groups.iter().any(|c| !seen.insert(c)) {
+                return Err(invalid(
+                    "group_by.groups",
+                    "list each category once, at least one",
+                ));
+            }
+        }
+        for filter in &self.filters {
+            Filter::parse(filter).map_err(|e| invalid("filters", e))?;
+        }
+        self.check_parties()
+    }
+
+    fn check_edges(&self, histogram: &HistogramSpec) -> Result<(), SpecError> {
+        let scale = self.scale();
+        let edges: Vec<i128> = histogram
+            .edges
+            .iter()
+            .map(|e| {
+                scale
+                    .encode(e)
+                    .map_err(|e| invalid("histogram.edges", e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        if edges.len() < 2 || edges.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid(
+                "histogram.edges",
+                "give at least two increasing edges (after rounding to the value's digits)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_parties(&self) -> Result<(), SpecError> {
+        let n = self.parties.len();
+        if n < 2 {
+            return Err(invalid(
+                "party",
+                format!(
+                    "a stats job has at least 2 parties, this one has {n}; add a [[party]] for each node that contributes data"
+                ),
+            ));
+        }
+        if n > MAX_PARTIES {
+            return Err(invalid("party", format!("at most {MAX_PARTIES} parties")));
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.parties {
+            if !names.insert(p.node.as_str()) {
+                return Err(invalid(
+                    "party",
+                    format!(
+                        "node {:?} appears twice; a node contributes one dataset",
+                        p.node
+                    ),
+                ));
+            }
+        }
+        if self.recipients.is_empty() {
+            return Err(invalid(
+                "recipients",
+                "name at least one party to receive the result",
+            ));
+        }
+        for r in &self.recipients {
+            if !names.contains(r.as_str()) {
+                return Err(invalid(
+                    "recipients",
+                    format!("{r:?} is not a party; a recipient must be one of the [[party]] nodes"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fixed-point scale of the value column (2 digits without one).
+    pub fn scale(&self) -> FixedPoint {
+        let digits = self.value.as_ref().map_or(default_digits(), |v| v.digits);
+        FixedPoint::new(digits.min(MAX_DIGITS)).unwrap_or(FixedPoint::new(0).expect("0 digits"))
+    }
+
+    /// The parsed filters (checked by [`Self::parse`]).
+    pub fn parsed_filters(&self) -> Vec<Filter> {
+        self.filters
+            .iter()
+            .filter_map(|f| Filter::parse(f).ok())
+            .collect()
+    }
+
+    /// The histogram's edges, scaled (checked by [`Self::parse`]).
+    pub fn scaled_edges(&self) -> Vec<i128> {
+        let scale = self.scale();
+        self.histogram
+            .iter()
+            .flat_map(|h| h.edges.iter())
+            .filter_map(|e| scale.encode(e).ok())
+            .collect()
+    }
+}
