@@ -13,30 +13,28 @@
 //! themselves live in the sans-IO crate `unseen-protocol`.
 #![forbid(unsafe_code)]
 
-pub mod admission;
-pub mod audit;
-pub mod boundary;
+// The node's parts, by folder. A newcomer starts here.
+pub mod daemon; // the serving process: server, control socket, counters
+pub mod governance; // policy, grants, admission, boundary, manifest, audit
+pub mod jobs; // PSI jobs and stats jobs
+pub mod store; // SQLite, by table
+pub mod transport; // QUIC, mutual TLS, the peer gate, frames and wire messages
+
+// Node-wide basics.
 pub mod clock;
 pub mod config;
-pub mod control;
-pub mod counters;
-pub mod crash;
 pub mod dataset;
 pub mod error;
 pub mod fsutil;
-pub mod gate;
-pub mod grant;
 pub mod identity;
-pub mod job;
-pub mod log_limit;
-pub mod manifest;
-mod noise;
-pub mod policy;
-pub mod server;
 pub mod setup;
-pub mod stats;
-pub mod store;
-pub mod transport;
-pub mod wire;
+
+// The paths these modules had before they moved into folders; the crate's
+// users (the CLI, the tests, the fuzz targets) and its own code use them.
+pub use daemon::{control, counters, crash, log_limit, server};
+pub(crate) use governance::noise;
+pub use governance::{admission, audit, boundary, grant, manifest, policy};
+pub use jobs::{psi as job, stats};
+pub use transport::{gate, wire};
 
 pub use error::NodeError;

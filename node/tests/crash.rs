@@ -4,7 +4,7 @@
 //! under the same id included), both audit logs verify, and a new job runs.
 //!
 //! Each node process kills itself with SIGKILL at the named step
-//! (`UNSEEN_CRASH_AT`, see `node/src/crash.rs`), so the kill lands at exactly
+//! (`UNSEEN_CRASH_AT`, see `node/src/daemon/crash.rs`), so the kill lands at exactly
 //! that point without any sleep or timing guess.
 
 use std::path::{Path, PathBuf};

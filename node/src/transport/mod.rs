@@ -1,7 +1,11 @@
-//! QUIC with mutual TLS between registered peers, and the frames jobs use.
+//! QUIC with mutual TLS between registered peers: the handshake's pinned
+//! certificates ([`tls`]), the per-peer gate held in memory ([`gate`]), and
+//! the frames ([`frame`]) and messages ([`wire`]) jobs exchange.
 
 pub mod frame;
+pub mod gate;
 pub mod tls;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

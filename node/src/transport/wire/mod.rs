@@ -227,7 +227,8 @@ mod tests {
                 "{overlong:02x?} decoded"
             );
         }
-        let regression = include_bytes!("../../../fuzz/regressions/wire/noncanonical-u64-varint");
+        let regression =
+            include_bytes!("../../../../fuzz/regressions/wire/noncanonical-u64-varint");
         assert!(decode(regression).is_err());
     }
 

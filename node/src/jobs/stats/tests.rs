@@ -12,7 +12,7 @@ use super::*;
 use crate::dataset;
 use crate::policy::{DEFAULT_MIN_GROUP_SIZE, Grade};
 
-const EXAMPLE: &str = include_str!("../../../docs/stats.example.toml");
+const EXAMPLE: &str = include_str!("../../../../docs/stats.example.toml");
 
 fn general() -> DataPolicy {
     DataPolicy {
