@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use crate::store::Role;
+use crate::policy::Role;
 
 /// The environment variable that names the crash point.
 pub const ENV: &str = "UNSEEN_CRASH_AT";

@@ -16,9 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::grant::{Charge, Grant};
 use crate::identity::{Fingerprint, Identity, verify_signature};
 use crate::manifest::JobManifest;
-use crate::policy::DataPolicy;
-use crate::store::Role;
-use crate::wire::ReleaseTerms;
+use crate::manifest::ReleaseTerms;
+use crate::policy::{DataPolicy, Role};
 
 const HASH_CONTEXT: &[u8] = b"unseen/audit/v1";
 const SIGNATURE_CONTEXT: &[u8] = b"unseen/audit-entry/v1";

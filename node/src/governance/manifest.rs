@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::identity::{BadSignature, Identity, verify_signature};
-use crate::wire::{ProtocolRequest, ReleaseTerms};
+use unseen_protocol::ecdh_psi::Mode;
 
 // v2: the request binds the requester's set size, the acceptance the release
 // terms, so neither can be changed after signing without breaking it.
@@ -117,5 +117,47 @@ impl JobManifest {
             &self.acceptance(responder_grant, terms),
             signature,
         )
+    }
+}
+
+/// Release rules the responder's data owner sets for this job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseTerms {
+    /// Results over fewer records than this are suppressed.
+    pub min_group_size: u64,
+    /// Noise the responder adds, if any.
+    pub noise: Option<NoiseTerms>,
+}
+
+/// The public parameters of the noise in a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseTerms {
+    /// Epsilon, in millionths.
+    pub epsilon_micros: u64,
+    /// Delta (the tail of the padding), in billionths.
+    pub delta_nanos: u64,
+    /// The fixed offset the requester subtracts from its count.
+    pub offset: u64,
+    /// Dummies in each of the responder's lists (public, so list lengths
+    /// reveal nothing of the noise).
+    pub total: u64,
+}
+
+/// The protocols a job can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProtocolRequest {
+    /// ECDH-PSI in the given mode.
+    EcdhPsi(Mode),
+}
+
+impl ProtocolRequest {
+    /// The name used in job records, e.g. `ecdh-psi/cardinality`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::EcdhPsi(Mode::Membership) => "ecdh-psi/membership",
+            Self::EcdhPsi(Mode::Cardinality) => "ecdh-psi/cardinality",
+        }
     }
 }

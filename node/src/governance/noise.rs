@@ -4,7 +4,7 @@ use unseen_protocol::dp;
 use unseen_protocol::ecdh_psi::Padding;
 
 use crate::job::JobError;
-use crate::wire::NoiseTerms;
+use crate::manifest::NoiseTerms;
 
 /// The padding a noisy release's terms describe, checked: the offset and the
 /// number of dummies must be exactly what the stated epsilon and delta give,

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 use unseen_protocol::ecdh_psi::Mode;
 
-use crate::store::Role;
-use crate::wire::ProtocolRequest;
+use crate::manifest::ProtocolRequest;
 
 /// A dataset's grade under China's data classification and grading scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,6 +59,34 @@ pub enum LegalBasis {
     Consent(String),
     /// The data is anonymised; the statement says how.
     Anonymised(String),
+}
+
+/// Which side of a job this node was on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// This node asked for the job.
+    Requester,
+    /// A peer asked this node.
+    Responder,
+}
+
+impl Role {
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requester => "requester",
+            Self::Responder => "responder",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "requester" => Some(Self::Requester),
+            "responder" => Some(Self::Responder),
+            _ => None,
+        }
+    }
 }
 
 /// What the owner declares about a dataset at registration.

@@ -2,6 +2,8 @@
 
 use super::*;
 
+pub use crate::policy::Role;
+
 /// A registered peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peer {
@@ -26,16 +28,6 @@ pub struct DatasetRecord {
     pub policy: Option<DataPolicy>,
     /// When it was (last) registered.
     pub registered_at: String,
-}
-
-/// Which side of a job this node was on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// This node asked for the job.
-    Requester,
-    /// A peer asked this node.
-    Responder,
 }
 
 /// How a job ended, or that it has not yet.
@@ -67,7 +59,6 @@ macro_rules! text_enum {
         }
     };
 }
-text_enum!(Role { Requester = "requester", Responder = "responder" });
 text_enum!(Outcome {
     Running = "running",
     Completed = "completed",

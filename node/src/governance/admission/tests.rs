@@ -7,8 +7,8 @@ use super::*;
 use crate::dataset::DatasetSummary;
 use crate::grant::Quota;
 use crate::manifest::Party;
+use crate::manifest::ProtocolRequest;
 use crate::policy::Grade;
-use crate::wire::ProtocolRequest;
 
 const PEER_FP: &str = "aa";
 

@@ -8,9 +8,9 @@
 //! fills the caps below when a flag is absent, and lifting one is an explicit
 //! `unlimited`. In storage, [`Quota`]'s `None` still means "no limit".
 
+use crate::manifest::ProtocolRequest;
+use crate::policy::Role;
 use crate::policy::{self, DataPolicy, Grade, Reveals, Violation};
-use crate::store::Role;
-use crate::wire::ProtocolRequest;
 
 use super::{Grant, GrantedProtocol, Quota, format_micros};
 

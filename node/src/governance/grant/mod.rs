@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use unseen_protocol::ecdh_psi::Mode;
 
 use crate::clock::parse_rfc3339;
-use crate::wire::ProtocolRequest;
+use crate::manifest::ProtocolRequest;
 
 mod making;
 pub use making::{

@@ -14,8 +14,8 @@ pub use bounds::{
     reason,
 };
 
-use crate::manifest::JobManifest;
-use unseen_protocol::ecdh_psi::{Message as PsiMessage, Mode};
+pub use crate::manifest::{JobManifest, NoiseTerms, ProtocolRequest, ReleaseTerms};
+use unseen_protocol::ecdh_psi::Message as PsiMessage;
 
 /// The envelope version this node speaks.
 pub const WIRE_VERSION: u16 = 1;
@@ -88,48 +88,6 @@ pub struct JobAcceptance {
     pub responder_signature: Vec<u8>,
     /// The rules the requester's node applies before releasing the result.
     pub terms: ReleaseTerms,
-}
-
-/// Release rules the responder's data owner sets for this job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseTerms {
-    /// Results over fewer records than this are suppressed.
-    pub min_group_size: u64,
-    /// Noise the responder adds, if any.
-    pub noise: Option<NoiseTerms>,
-}
-
-/// The public parameters of the noise in a release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoiseTerms {
-    /// Epsilon, in millionths.
-    pub epsilon_micros: u64,
-    /// Delta (the tail of the padding), in billionths.
-    pub delta_nanos: u64,
-    /// The fixed offset the requester subtracts from its count.
-    pub offset: u64,
-    /// Dummies in each of the responder's lists (public, so list lengths
-    /// reveal nothing of the noise).
-    pub total: u64,
-}
-
-/// The protocols a job can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProtocolRequest {
-    /// ECDH-PSI in the given mode.
-    EcdhPsi(Mode),
-}
-
-impl ProtocolRequest {
-    /// The name used in job records, e.g. `ecdh-psi/cardinality`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::EcdhPsi(Mode::Membership) => "ecdh-psi/membership",
-            Self::EcdhPsi(Mode::Cardinality) => "ecdh-psi/cardinality",
-        }
-    }
 }
 
 /// Codes carried by [`PeerMessage::Abort`]. 1 to 99 are the protocol
