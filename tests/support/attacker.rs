@@ -153,7 +153,14 @@ impl HandRequester {
     /// node's answer (accepted or refused).
     pub async fn ask(&self, request: &JobRequest) -> (RawStream, PeerMessage) {
         let mut stream = self.open().await;
-        stream.send(&PeerMessage::JobRequest(request.clone())).await;
+        // A node that refuses unread stops the stream as soon as it sees it,
+        // which can fail the second half of this write; its answer is
+        // already on the way, so read it either way.
+        let _ = frame::write_frame(
+            &mut stream.send,
+            &wire::encode(&PeerMessage::JobRequest(request.clone())),
+        )
+        .await;
         let answer = stream.recv().await.expect("an answer to the request");
         (stream, answer)
     }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
-use serde::{Deserialize, Serialize};
 use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
     Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
@@ -24,12 +23,12 @@ use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
 use crate::crash::{self, Step};
 use crate::store::{JobEnd, Outcome, Role};
-use crate::transport::frame::FrameError;
-use crate::wire::{
-    self, AbortCode, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms, WireError,
-};
+use crate::wire::{self, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
 
+mod report;
 mod stream;
+
+pub use report::{JobError, JobReport};
 
 pub use stream::explain_close;
 use stream::{JobStream, Traffic};
@@ -38,145 +37,6 @@ use stream::{JobStream, Traffic};
 /// a refused client certificate can surface at connect, at opening the
 /// stream or at the first read, depending on timing.
 pub const HANDSHAKE_HINT: &str = "if this is a TLS or certificate error, the peer has not registered this node's fingerprint (compare `unseen id` here with `unseen peer list` there)";
-
-/// Why a job failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JobError {
-    /// A boundary refused the job.
-    #[error("job refused: {0}")]
-    Refused(String),
-    /// The peer could not be reached.
-    #[error("cannot reach peer {peer} at {addr}: {reason}")]
-    Connect {
-        /// Peer name.
-        peer: String,
-        /// Its address.
-        addr: String,
-        /// What happened, and what to check.
-        reason: String,
-    },
-    /// The peer broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(#[from] unseen_protocol::Error),
-    /// A frame did not arrive whole or was too large.
-    #[error("frame error: {0}")]
-    Frame(#[from] FrameError),
-    /// A frame did not decode.
-    #[error("{0}")]
-    Wire(#[from] WireError),
-    /// The peer sent a message that makes no sense at this point.
-    #[error("peer sent {received} where {expected} was expected")]
-    Unexpected {
-        /// What we waited for.
-        expected: &'static str,
-        /// What arrived.
-        received: &'static str,
-    },
-    /// The peer stopped the job.
-    #[error("peer aborted the job (code {code}): {reason}")]
-    PeerAborted {
-        /// The peer's abort code.
-        code: u16,
-        /// The peer's reason.
-        reason: String,
-    },
-    /// The peer was silent too long.
-    #[error("peer sent nothing for {0:?}")]
-    Timeout(Duration),
-    /// The whole job ran past its deadline.
-    #[error(
-        "the job ran past its deadline of {0:?} (limits.job_seconds_base and job_seconds_per_million_ids set it)"
-    )]
-    Deadline(Duration),
-    /// The stream closed early.
-    #[error("the peer closed the job's stream early")]
-    Closed,
-    /// The connection closed under the job. A peer that has not registered
-    /// our certificate closes it with a TLS error right after the handshake.
-    #[error("the connection was closed: {0}")]
-    ConnectionClosed(String),
-    /// Writing the output failed.
-    #[error("{0}")]
-    Output(String),
-    /// The peer's release terms are not usable.
-    #[error(
-        "the peer's release terms are unusable: {0}; its node must send the terms its epsilon and delta give"
-    )]
-    BadReleaseTerms(String),
-    /// An internal task failed.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl JobError {
-    /// The abort to send the peer for this error, if one should be sent.
-    fn abort(&self) -> Option<PeerMessage> {
-        let (code, reason) = match self {
-            Self::Protocol(e) => (e.abort_code(), e.to_string()),
-            Self::Frame(FrameError::TooLarge { .. }) => {
-                (AbortCode::FrameTooLarge as u16, self.to_string())
-            }
-            // A refusal or an abort already ended the job on the peer's side.
-            Self::Frame(_)
-            | Self::Closed
-            | Self::ConnectionClosed(_)
-            | Self::PeerAborted { .. }
-            | Self::Refused(_) => {
-                return None;
-            }
-            Self::Wire(_) => (AbortCode::Undecodable as u16, self.to_string()),
-            Self::Unexpected { .. } => (AbortCode::UnexpectedMessage as u16, self.to_string()),
-            Self::Timeout(_) | Self::Deadline(_) => (AbortCode::Timeout as u16, self.to_string()),
-            Self::BadReleaseTerms(_) => (AbortCode::BadReleaseTerms as u16, self.to_string()),
-            Self::Connect { .. } | Self::Output(_) | Self::Internal(_) => {
-                (AbortCode::Internal as u16, "the peer's node failed".into())
-            }
-        };
-        Some(PeerMessage::Abort {
-            code,
-            reason: wire::reason(&reason),
-        })
-    }
-}
-
-/// What the requester's operator gets back from a job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobReport {
-    /// The job id.
-    pub job_id: String,
-    /// The peer.
-    pub peer: String,
-    /// Protocol and mode.
-    pub protocol: String,
-    /// The purpose stated.
-    pub purpose: String,
-    /// Our grant the job ran under.
-    pub grant: String,
-    /// Distinct ids this node used.
-    pub own_set_size: u64,
-    /// Rows of our file with an empty id, left out.
-    pub own_empty_id_rows: u64,
-    /// Distinct ids the peer used (with padding, if the peer added noise).
-    pub peer_set_size: u64,
-    /// The size of the intersection (noisy if `noise` is set), or `None` if
-    /// the release rules suppressed it.
-    pub intersection_size: Option<u64>,
-    /// Why the result was suppressed.
-    pub suppressed: Option<String>,
-    /// The noise in the result: mechanism and epsilon.
-    pub noise: Option<String>,
-    /// Where the output went, if asked for.
-    pub out: Option<PathBuf>,
-    /// Rows written to `out`.
-    pub rows_written: Option<u64>,
-    /// Bytes sent on the job's stream.
-    pub bytes_sent: u64,
-    /// Bytes received on it.
-    pub bytes_received: u64,
-    /// Wall time from acceptance to output.
-    pub duration_ms: u64,
-}
 
 fn unexpected(expected: &'static str, message: &PeerMessage) -> JobError {
     JobError::Unexpected {
@@ -456,26 +316,53 @@ async fn requester_exchange(
     for message in messages {
         stream.send(&PeerMessage::Psi(message))?;
     }
-    let mut state = RequesterState::from(state);
+    let max_peer = accepted.max_peer_set_size;
+    let output = drive(
+        stream,
+        RequesterState::from(state),
+        Role::Requester,
+        |state, message| state.handle(message),
+        |message, stream| {
+            if let PsiMessage::ResponderHello { set_size } = message {
+                // The state machine holds it to our limit; the deadline and
+                // the queue bound may grow with it.
+                let both = own.saturating_add((*set_size).min(max_peer));
+                stream.admitted(both, limits.job_deadline(both));
+            }
+        },
+    )
+    .await?;
+    Ok((acceptance.terms, output))
+}
+
+/// One step of a PSI state machine, as [`drive`] calls it.
+type PsiHandler<S, O> =
+    fn(S, PsiMessage) -> Result<unseen_protocol::Step<S, O, PsiMessage>, unseen_protocol::Error>;
+
+/// Feeds a PSI state machine the peer's messages from `stream` and sends
+/// what it returns, until it is done. Each step runs off the async runtime
+/// (it hashes and multiplies); `observe` sees each message first.
+async fn drive<S: Send + 'static, O: Send + 'static>(
+    stream: &mut JobStream,
+    mut state: S,
+    role: Role,
+    handle: PsiHandler<S, O>,
+    mut observe: impl FnMut(&PsiMessage, &mut JobStream),
+) -> Result<O, JobError> {
     loop {
         let message = match stream.recv().await? {
             PeerMessage::Psi(message) => message,
             other => return Err(unexpected("a PSI message", &other)),
         };
-        if let PsiMessage::ResponderHello { set_size } = message {
-            // The state machine holds it to our limit; the deadline and the
-            // queue bound may grow with it.
-            let both = own.saturating_add(set_size.min(accepted.max_peer_set_size));
-            stream.admitted(both, limits.job_deadline(both));
-        }
-        crash::point(Role::Requester, Step::MidStream);
-        let step = blocking(move || state.handle(message)).await??;
+        observe(&message, stream);
+        crash::point(role, Step::MidStream);
+        let step = blocking(move || handle(state, message)).await??;
         for message in step.send {
             stream.send(&PeerMessage::Psi(message))?;
         }
         match step.next {
             Progress::Continue(next) => state = next,
-            Progress::Done(output) => return Ok((acceptance.terms, output)),
+            Progress::Done(output) => return Ok(output),
         }
     }
 }
@@ -667,22 +554,15 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
     for message in messages {
         stream.send(&PeerMessage::Psi(message))?;
     }
-    let mut state = ResponderState::from(state);
-    let peer_set_size = loop {
-        let message: PsiMessage = match stream.recv().await? {
-            PeerMessage::Psi(message) => message,
-            other => return Err(unexpected("a PSI message", &other)),
-        };
-        crash::point(Role::Responder, Step::MidStream);
-        let step = blocking(move || state.handle(message, &mut OsRng)).await??;
-        for message in step.send {
-            stream.send(&PeerMessage::Psi(message))?;
-        }
-        match step.next {
-            Progress::Continue(next) => state = next,
-            Progress::Done(output) => break output.peer_set_size,
-        }
-    };
+    let output = drive(
+        stream,
+        ResponderState::from(state),
+        Role::Responder,
+        |state, message| state.handle(message, &mut OsRng),
+        |_, _| {},
+    )
+    .await?;
+    let peer_set_size = output.peer_set_size;
     // The job is complete once the requester confirms it has its output.
     match stream.recv().await? {
         PeerMessage::JobFinished => Ok(peer_set_size),
