@@ -28,7 +28,7 @@ use unseen::node::config::NodePaths;
 use unseen::node::control::{self, ControlRequest, ControlResponse};
 use unseen::node::grant::{self, Grant, GrantedProtocol, Quota};
 use unseen::node::identity::Identity;
-use unseen::node::job::JobReport;
+use unseen::node::jobs::JobReport;
 use unseen::node::policy::{self, DataPolicy, Grade, LegalBasis};
 use unseen::node::server::Node;
 use unseen::node::store::Store;

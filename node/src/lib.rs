@@ -33,8 +33,8 @@ pub mod setup;
 // users (the CLI, the tests, the fuzz targets) and its own code use them.
 pub use daemon::{control, counters, crash, log_limit, server};
 pub(crate) use governance::noise;
-pub use governance::{admission, audit, boundary, grant, manifest, policy};
-pub use jobs::{psi as job, stats};
+pub use governance::{admission, audit, boundary, grant, manifest, policy, stats_manifest};
+pub use jobs::stats;
 pub use transport::{gate, wire};
 
 pub use error::NodeError;

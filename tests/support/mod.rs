@@ -13,7 +13,7 @@ use unseen::node::config::{NodeConfig, NodePaths};
 use unseen::node::control::{self, ControlRequest, ControlResponse};
 use unseen::node::grant::{Grant, GrantedProtocol, Quota};
 use unseen::node::identity::{Fingerprint, Identity};
-use unseen::node::job::JobReport;
+use unseen::node::jobs::JobReport;
 use unseen::node::policy::{DataPolicy, Grade};
 use unseen::node::server::{Node, RunningNode};
 use unseen::node::store::{JobRecord, Store};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::job::JobReport;
+use crate::jobs::JobReport;
 
 /// The longest request line accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -45,6 +45,11 @@ pub enum ControlRequest {
         /// Absolute path for the output file.
         out: Option<PathBuf>,
     },
+    /// Run a stats job as its requester.
+    RunStats {
+        /// The job, checked by the CLI and again by the node.
+        spec: Box<crate::stats::StatsSpec>,
+    },
 }
 
 /// The node's answer.
@@ -68,6 +73,8 @@ pub enum ControlResponse {
     },
     /// A job finished.
     Job(Box<JobReport>),
+    /// A stats job's released statistics.
+    Stats(Box<crate::stats::StatsReport>),
     /// The request failed; `message` says why and what to do.
     Error {
         /// What went wrong.

@@ -19,7 +19,10 @@ use crate::counters::{CountersSnapshot, NodeCounters, Total};
 use crate::error::NodeError;
 use crate::gate::{CLOSE_REFUSED, Gate, GateRefusal};
 use crate::identity::{Fingerprint, Identity};
-use crate::job::{self, JobError, JobReport, JobStreams, Served, StreamLimits};
+use crate::jobs::connect::Connector;
+use crate::jobs::psi::{self as job, Served};
+use crate::jobs::stats::{Registry, StatsNode, StatsReport, StatsSpec};
+use crate::jobs::{JobError, JobReport, JobStreams, StreamLimits};
 use crate::log_limit::LogLimit;
 use crate::store::Store;
 use crate::transport::{self, tls};
@@ -36,6 +39,7 @@ pub struct Node {
     endpoint: quinn::Endpoint,
     gate: Arc<Gate>,
     counters: Arc<NodeCounters>,
+    stats: StatsNode,
     /// Held, locked, while the node runs; the OS releases it if it dies.
     _serve_lock: std::fs::File,
 }
@@ -99,13 +103,28 @@ impl Node {
             name: config.name.clone(),
             fingerprint: identity.fingerprint().to_string(),
         })?;
+        let boundary = Boundary::new(
+            store.clone(),
+            identity.clone(),
+            config.name.clone(),
+            config.limits.max_peer_set_size,
+        );
+        let stats = StatsNode {
+            name: config.name.clone(),
+            identity: identity.clone(),
+            store: store.clone(),
+            boundary: boundary.clone(),
+            connector: Connector {
+                endpoint: endpoint.clone(),
+                config: Arc::new(config.clone()),
+                identity: identity.clone(),
+            },
+            limits: stream_limits(&config, &counters),
+            registry: Arc::new(Registry::default()),
+        };
         Ok(Self {
-            boundary: Boundary::new(
-                store.clone(),
-                identity.clone(),
-                config.name.clone(),
-                config.limits.max_peer_set_size,
-            ),
+            stats,
+            boundary,
             paths,
             config,
             identity,
@@ -188,13 +207,7 @@ impl Node {
     }
 
     fn limits(&self) -> StreamLimits {
-        StreamLimits {
-            max_frame: self.config.limits.max_frame_bytes,
-            message_timeout: self.config.message_timeout(),
-            max_peer_set_size: self.config.limits.max_peer_set_size,
-            limits: self.config.limits.clone(),
-            counters: self.counters.clone(),
-        }
+        stream_limits(&self.config, &self.counters)
     }
 
     async fn serve_connection(self: Arc<Self>, incoming: quinn::Incoming) {
@@ -244,7 +257,14 @@ impl Node {
             let Some(peer) = peer else { continue };
             let node = self.clone();
             tokio::spawn(async move {
-                let served = job::serve_stream(&node.boundary, peer, streams, node.limits()).await;
+                let served = crate::jobs::serve_stream(
+                    &node.boundary,
+                    &node.stats,
+                    peer,
+                    streams,
+                    node.limits(),
+                )
+                .await;
                 if served == Served::Refused {
                     node.gate.note_refusal(fingerprint);
                 }
@@ -267,6 +287,12 @@ impl Node {
             },
             Ok(ControlRequest::PeersChanged) => match self.gate.reload(&self.store) {
                 Ok(closed) => ControlResponse::PeersReloaded { closed },
+                Err(e) => ControlResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+            Ok(ControlRequest::RunStats { spec }) => match self.run_stats(*spec).await {
+                Ok(report) => ControlResponse::Stats(Box::new(report)),
                 Err(e) => ControlResponse::Error {
                     message: e.to_string(),
                 },
@@ -366,42 +392,22 @@ impl Node {
     }
 
     async fn open_job_stream(&self, peer: &crate::store::Peer) -> Result<JobStreams, JobError> {
-        let connect_error = |reason: String| JobError::Connect {
-            peer: peer.name.clone(),
-            addr: peer.addr.clone(),
-            reason,
-        };
-        let addr = tokio::net::lookup_host(&peer.addr)
-            .await
-            .map_err(|e| connect_error(format!("cannot resolve the address: {e}")))?
-            .next()
-            .ok_or_else(|| connect_error("the address resolves to nothing".into()))?;
-        let fingerprint =
-            Fingerprint::parse(&peer.fingerprint).map_err(|e| connect_error(e.to_string()))?;
-        let client = tls::client_config(&self.config, &self.identity, fingerprint)
-            .map_err(|e| connect_error(e.to_string()))?;
-        let connecting = self
-            .endpoint
-            .connect_with(client, addr, transport::SERVER_NAME)
-            .map_err(|e| connect_error(e.to_string()))?;
-        let timeout = self.config.connect_timeout();
-        let connection = tokio::time::timeout(timeout, connecting)
-            .await
-            .map_err(|_| {
-                connect_error(format!(
-                    "no answer within {timeout:?}; is the peer's node serving?"
-                ))
-            })?
-            .map_err(|e| connect_error(crate::job::explain_close(&e)))?;
-        let (send, recv) = connection
-            .open_bi()
-            .await
-            .map_err(|e| connect_error(crate::job::explain_close(&e)))?;
-        Ok(JobStreams {
-            connection,
-            send,
-            recv,
-        })
+        self.stats.connector.open(peer).await
+    }
+
+    /// Runs a stats job as its requester.
+    pub async fn run_stats(&self, spec: StatsSpec) -> Result<StatsReport, JobError> {
+        self.stats.run(spec).await
+    }
+}
+
+fn stream_limits(config: &NodeConfig, counters: &Arc<NodeCounters>) -> StreamLimits {
+    StreamLimits {
+        max_frame: config.limits.max_frame_bytes,
+        message_timeout: config.message_timeout(),
+        max_peer_set_size: config.limits.max_peer_set_size,
+        limits: config.limits.clone(),
+        counters: counters.clone(),
     }
 }
 

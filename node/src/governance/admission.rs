@@ -16,6 +16,10 @@ use crate::manifest::JobManifest;
 use crate::policy::{self, DataPolicy, Reveals, Violation};
 use crate::store::{DatasetRecord, JobRecord, Outcome, Peer, Role};
 
+mod own_use;
+
+pub use own_use::{OWN_USE, decide_own_use};
+
 /// Delta per noisy release when a grant names none: one in a billion.
 pub const DEFAULT_DELTA_NANOS: u64 = 1;
 
@@ -210,7 +214,10 @@ fn check(s: &Snapshot) -> Result<Option<Admission>, Refusal> {
     let (grant, usage) = find_grant(s)?;
     check_grant_terms(&grant)?;
     let reveals = policy::disclosure(s.manifest.protocol).of(s.role);
-    let noise = reveals == Reveals::Aggregate && grant.quota.epsilon_per_job_micros.is_some();
+    // A noisy release protects an aggregate, or a two-party sum's exact
+    // input; the rules below say which need it.
+    let noise = matches!(reveals, Reveals::Aggregate | Reveals::ExactInput)
+        && grant.quota.epsilon_per_job_micros.is_some();
     policy::check_use(&policy, reveals, noise)?;
     let own_ids = dataset.summary.distinct_ids;
     if let Some(size) = s.requester_set_size {

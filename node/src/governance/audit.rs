@@ -147,6 +147,16 @@ pub enum AuditEvent {
         /// checked from the log alone.
         peer_certificate: String,
     },
+    /// Every party of a stats job agreed: the manifest and all `n` signed
+    /// agreements, each with its certificate, checkable from the log alone.
+    StatsJobAgreed {
+        /// The job.
+        job_id: String,
+        /// The manifest.
+        manifest: crate::stats_manifest::StatsManifest,
+        /// Each party's agreement, in party order.
+        agreements: Vec<crate::stats_manifest::StatsAcceptance>,
+    },
     /// A job failed after it was admitted.
     JobFailed {
         /// The job.
@@ -342,6 +352,24 @@ pub fn verify(
         }
         if let AuditEvent::JobAgreed { .. } = &entry.event {
             verify_manifest(&entry, node_cert, &node_fingerprint)?;
+            manifests += 1;
+        }
+        if let AuditEvent::StatsJobAgreed {
+            job_id,
+            manifest,
+            agreements,
+        } = &entry.event
+        {
+            // This node must be a party, and every party's signature hold.
+            if manifest.index_of(&node_fingerprint).is_none()
+                || manifest.verify_all(agreements).is_err()
+            {
+                return Err(AuditError::BadManifest {
+                    seq: entry.seq,
+                    job_id: job_id.clone(),
+                    party: "stats parties",
+                });
+            }
             manifests += 1;
         }
         head_seen |= expected_head == Some(entry.hash.as_str());

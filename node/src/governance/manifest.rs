@@ -150,6 +150,12 @@ pub struct NoiseTerms {
 pub enum ProtocolRequest {
     /// ECDH-PSI in the given mode.
     EcdhPsi(Mode),
+    /// Horizontal statistics by secure aggregation among this many parties
+    /// (`crate::stats_manifest`).
+    SecureStats {
+        /// Parties in the job, the requester among them.
+        parties: u8,
+    },
 }
 
 impl ProtocolRequest {
@@ -158,6 +164,7 @@ impl ProtocolRequest {
         match self {
             Self::EcdhPsi(Mode::Membership) => "ecdh-psi/membership",
             Self::EcdhPsi(Mode::Cardinality) => "ecdh-psi/cardinality",
+            Self::SecureStats { .. } => "secure-stats",
         }
     }
 }

@@ -13,3 +13,4 @@ pub mod grant;
 pub mod manifest;
 pub(crate) mod noise;
 pub mod policy;
+pub mod stats_manifest;

@@ -3,7 +3,7 @@
 use unseen_protocol::dp;
 use unseen_protocol::ecdh_psi::Padding;
 
-use crate::job::JobError;
+use crate::jobs::JobError;
 use crate::manifest::NoiseTerms;
 
 /// The padding a noisy release's terms describe, checked: the offset and the

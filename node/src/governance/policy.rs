@@ -152,6 +152,9 @@ pub fn disclosure(protocol: ProtocolRequest) -> Disclosure {
             requester_data: Reveals::SetSizeOnly,
             responder_data: Reveals::Aggregate,
         },
+        // Two parties: each learns the total, hence the other's input.
+        ProtocolRequest::SecureStats { parties: 2 } => planned::TWO_PARTY_SUM,
+        ProtocolRequest::SecureStats { .. } => planned::SECURE_AGGREGATION,
     }
 }
 

@@ -22,7 +22,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::ring::{Ring, split};
 use super::{Addressed, PartyIndex, Roster};
-use crate::Error;
+use crate::{Error, Progress, Step};
 
 /// A message of the secure sum.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,13 +52,16 @@ impl<R: Ring> std::fmt::Debug for SumMessage<R> {
     }
 }
 
-/// The result of a step.
-#[derive(Debug)]
-pub enum SumStep<R: Ring> {
-    /// More messages are expected.
-    Continue(ExpectShares<R>, Vec<Addressed<SumMessage<R>>>),
-    /// This party's part is over: the totals if it is a recipient.
-    Done(SumOutput<R>, Vec<Addressed<SumMessage<R>>>),
+/// The result of a step: the crate's [`Step`], with messages addressed to
+/// a party. `Done` means this party's part is over (the totals if it is a
+/// recipient); its last messages must still be sent.
+pub type SumStep<R> = Step<ExpectShares<R>, SumOutput<R>, Addressed<SumMessage<R>>>;
+
+fn step<R: Ring>(
+    next: Progress<ExpectShares<R>, SumOutput<R>>,
+    send: Vec<Addressed<SumMessage<R>>>,
+) -> SumStep<R> {
+    Step { next, send }
 }
 
 /// What a party ends with.
@@ -214,7 +217,7 @@ impl<R: Ring> ExpectShares<R> {
                 }
             }
             if !self.roster.is_recipient(me) {
-                return SumStep::Done(SumOutput::NotARecipient, messages);
+                return step(Progress::Done(SumOutput::NotARecipient), messages);
             }
             let mut totals = Zeroizing::new(self.total_share.to_vec());
             for early in self.early_totals.drain(..) {
@@ -229,11 +232,11 @@ impl<R: Ring> ExpectShares<R> {
             .all(|(j, &seen)| seen || j == me.0);
         match self.totals.take() {
             Some(totals) if all_totals => {
-                SumStep::Done(SumOutput::Totals(totals.to_vec()), messages)
+                step(Progress::Done(SumOutput::Totals(totals.to_vec())), messages)
             }
             totals => {
                 self.totals = totals;
-                SumStep::Continue(self, messages)
+                step(Progress::Continue(self), messages)
             }
         }
     }

@@ -3,7 +3,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::*;
-use crate::Error;
+use crate::{Error, Progress, Step};
 
 /// Runs a secure sum among `inputs.len()` parties in memory, delivering
 /// messages in a random order; returns each party's output.
@@ -21,11 +21,17 @@ pub(super) fn run<R: Ring>(
         let roster = Roster::new(n, PartyIndex(i), recipients.iter().map(|&r| PartyIndex(r)))
             .expect("roster");
         match SecureSum::start(roster, input, &mut rng) {
-            SumStep::Continue(state, messages) => {
+            Step {
+                next: Progress::Continue(state),
+                send: messages,
+            } => {
                 states.push(Some(state));
                 in_flight.extend(messages.into_iter().map(|m| (PartyIndex(i), m)));
             }
-            SumStep::Done(..) => unreachable!("nobody is done before hearing from the others"),
+            Step {
+                next: Progress::Done(_),
+                ..
+            } => unreachable!("nobody is done before hearing from the others"),
         }
     }
     while !in_flight.is_empty() {
@@ -35,11 +41,17 @@ pub(super) fn run<R: Ring>(
             .take()
             .expect("a party still running gets no late message");
         match state.handle(from, message).expect("an honest run") {
-            SumStep::Continue(state, messages) => {
+            Step {
+                next: Progress::Continue(state),
+                send: messages,
+            } => {
                 states[to.0] = Some(state);
                 in_flight.extend(messages.into_iter().map(|m| (to, m)));
             }
-            SumStep::Done(output, messages) => {
+            Step {
+                next: Progress::Done(output),
+                send: messages,
+            } => {
                 outputs[to.0] = Some(output);
                 in_flight.extend(messages.into_iter().map(|m| (to, m)));
             }
@@ -126,8 +138,14 @@ fn started(n: usize, me: usize, recipients: &[usize], values: &[u64]) -> ExpectS
     let roster =
         Roster::new(n, PartyIndex(me), recipients.iter().map(|&r| PartyIndex(r))).expect("roster");
     match SecureSum::start(roster, values, &mut ChaCha20Rng::seed_from_u64(5)) {
-        SumStep::Continue(state, _) => state,
-        SumStep::Done(..) => unreachable!(),
+        Step {
+            next: Progress::Continue(state),
+            send: _,
+        } => state,
+        Step {
+            next: Progress::Done(_),
+            ..
+        } => unreachable!(),
     }
 }
 
@@ -174,7 +192,10 @@ fn messages_from_the_wrong_party_or_of_the_wrong_size_abort() {
         }
     );
     // A second message of the same kind from one party.
-    let SumStep::Continue(state, _) = started(3, 0, &[0], &[1, 2])
+    let Step {
+        next: Progress::Continue(state),
+        ..
+    } = started(3, 0, &[0], &[1, 2])
         .handle(PartyIndex(1), shares())
         .expect("first")
     else {
@@ -244,7 +265,10 @@ fn any_n_minus_1_parties_see_uniform_shares_whatever_the_secret() {
             let mut of_sum = vec![0u64; 16];
             for _ in 0..RUNS {
                 let roster = Roster::new(n, PartyIndex(0), [PartyIndex(0)]).expect("roster");
-                let SumStep::Continue(_, messages) = SecureSum::start(roster, &[secret], &mut rng)
+                let Step {
+                    next: Progress::Continue(_),
+                    send: messages,
+                } = SecureSum::start(roster, &[secret], &mut rng)
                 else {
                     panic!("party 0 waits for the others");
                 };

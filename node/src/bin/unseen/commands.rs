@@ -59,6 +59,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Peer(command) => peer(&dir, command),
         Command::Dataset(command) => dataset(&dir, command),
         Command::Serve { node_dir } => serve(node_dir.as_deref().unwrap_or(&dir)),
+        Command::Run(RunCommand::Stats { spec, out, json }) => {
+            crate::stats::run_stats(&dir, &spec, out.as_deref(), json)
+        }
         Command::Run(command) => run_job(&dir, command),
         Command::Status => status(&dir),
         Command::Jobs { json } => jobs(&dir, json),
@@ -201,7 +204,7 @@ fn dataset(dir: &Path, command: DatasetCommand) -> Result<()> {
     Ok(())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -246,7 +249,10 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         retry,
         out,
         json,
-    } = command;
+    } = command
+    else {
+        bail!("stats jobs run through `unseen run stats`");
+    };
     let retry = match retry {
         Some(text) => Some(unseen_protocol::JobId::parse(&text).with_context(|| {
             format!(
@@ -314,7 +320,9 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
             Ok(())
         }
         ControlResponse::Error { message } => bail!("{message}"),
-        ControlResponse::Pong { .. } | ControlResponse::PeersReloaded { .. } => {
+        ControlResponse::Pong { .. }
+        | ControlResponse::PeersReloaded { .. }
+        | ControlResponse::Stats(_) => {
             bail!("the node answered a different request; is it the same unseen version?")
         }
     }

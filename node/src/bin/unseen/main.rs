@@ -3,6 +3,7 @@
 
 mod commands;
 mod grants;
+mod stats;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -138,6 +139,19 @@ enum DatasetCommand {
 
 #[derive(Debug, Subcommand)]
 enum RunCommand {
+    /// Joint statistics over every party's rows (secure aggregation): only
+    /// the totals are opened, to you.
+    Stats {
+        /// The job spec (see docs/stats.example.toml).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Also write the result here: CSV, or JSON if the name ends in .json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Private set intersection with a peer.
     Psi {
         /// The registered peer.

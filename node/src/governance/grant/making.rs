@@ -146,6 +146,9 @@ fn request(protocol: GrantedProtocol) -> ProtocolRequest {
     match protocol {
         GrantedProtocol::Psi => ProtocolRequest::EcdhPsi(Mode::Membership),
         GrantedProtocol::PsiCa => ProtocolRequest::EcdhPsi(Mode::Cardinality),
+        // Judged as a job of three or more parties; a two-party stats job
+        // is refused at admission unless its release is noisy.
+        GrantedProtocol::Stats => ProtocolRequest::SecureStats { parties: 3 },
     }
 }
 

@@ -22,6 +22,9 @@ pub enum GrantedProtocol {
     Psi,
     /// ECDH-PSI, cardinality: the requester learns how many.
     PsiCa,
+    /// Horizontal statistics by secure aggregation: the job's recipients
+    /// learn totals over every party's rows.
+    Stats,
 }
 
 impl GrantedProtocol {
@@ -30,6 +33,7 @@ impl GrantedProtocol {
         match protocol {
             ProtocolRequest::EcdhPsi(Mode::Membership) => Self::Psi,
             ProtocolRequest::EcdhPsi(Mode::Cardinality) => Self::PsiCa,
+            ProtocolRequest::SecureStats { .. } => Self::Stats,
         }
     }
 }
@@ -40,7 +44,10 @@ impl std::str::FromStr for GrantedProtocol {
         match text.trim() {
             "psi" => Ok(Self::Psi),
             "psi-ca" => Ok(Self::PsiCa),
-            other => Err(format!("unknown protocol {other:?}; use psi or psi-ca")),
+            "stats" => Ok(Self::Stats),
+            other => Err(format!(
+                "unknown protocol {other:?}; use psi, psi-ca or stats"
+            )),
         }
     }
 }
@@ -50,6 +57,7 @@ impl std::fmt::Display for GrantedProtocol {
         f.write_str(match self {
             Self::Psi => "psi",
             Self::PsiCa => "psi-ca",
+            Self::Stats => "stats",
         })
     }
 }

@@ -8,14 +8,13 @@
 //! encoded messages the state machine already returned.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
 use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
-    Message as PsiMessage, PsiOutput, PsiResult, Requester, RequesterState, Responder,
+    Message as PsiMessage, Mode, PsiOutput, PsiResult, Requester, RequesterState, Responder,
     ResponderState, Session,
 };
 
@@ -25,85 +24,20 @@ use crate::crash::{self, Step};
 use crate::store::{JobEnd, Outcome, Role};
 use crate::wire::{self, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
 
-mod report;
-mod stream;
-
-pub use report::{JobError, JobReport};
-
-pub use stream::explain_close;
-use stream::{JobStream, Traffic};
-
-/// What a refused handshake usually means, for every place that reports one:
-/// a refused client certificate can surface at connect, at opening the
-/// stream or at the first read, depending on timing.
-pub const HANDSHAKE_HINT: &str = "if this is a TLS or certificate error, the peer has not registered this node's fingerprint (compare `unseen id` here with `unseen peer list` there)";
-
-fn unexpected(expected: &'static str, message: &PeerMessage) -> JobError {
-    JobError::Unexpected {
-        expected,
-        received: message.kind(),
-    }
-}
-
 fn session(accepted: &Accepted) -> Session {
-    let ProtocolRequest::EcdhPsi(mode) = accepted.protocol();
+    let mode = match accepted.protocol() {
+        ProtocolRequest::EcdhPsi(mode) => mode,
+        // The PSI runner is started only for PSI manifests.
+        ProtocolRequest::SecureStats { .. } => Mode::Cardinality,
+    };
     let mut session = Session::new(accepted.job_id, mode, accepted.max_peer_set_size);
     session.min_peer_set_size = accepted.min_peer_set_size;
     session.padding = accepted.padding;
     session
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, JobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| JobError::Internal(e.to_string()))
-}
-
-/// A job's connection and its bidirectional stream.
-#[derive(Debug)]
-pub struct JobStreams {
-    /// The connection to the peer.
-    pub connection: quinn::Connection,
-    /// Our direction.
-    pub send: quinn::SendStream,
-    /// The peer's direction.
-    pub recv: quinn::RecvStream,
-}
-
-impl JobStreams {
-    /// The certificate the peer presented in the handshake.
-    pub fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
-        crate::transport::tls::peer_certificate(&self.connection)
-    }
-}
-
-/// Limits for a job's stream.
-#[derive(Debug, Clone)]
-pub struct StreamLimits {
-    /// Largest frame accepted.
-    pub max_frame: u32,
-    /// Longest silence accepted.
-    pub message_timeout: Duration,
-    /// Largest set accepted from the peer.
-    pub max_peer_set_size: u64,
-    /// The node's limits, for each job's deadline.
-    pub limits: crate::config::Limits,
-    /// Where the node counts what its jobs hold.
-    pub counters: Arc<crate::counters::NodeCounters>,
-}
-
-impl StreamLimits {
-    fn stream(&self, streams: JobStreams) -> JobStream {
-        JobStream::new(
-            streams,
-            self.max_frame,
-            self.message_timeout,
-            self.counters.clone(),
-        )
-    }
-}
+use super::stream::{JobStream, Traffic};
+use super::{JobError, JobReport, JobStreams, StreamLimits, blocking, unexpected};
 
 /// The requester's side of an accepted job, on a freshly opened stream.
 pub async fn run_requester(
@@ -427,30 +361,16 @@ pub enum Served {
     Ran,
 }
 
-/// The responder's side: reads the request, passes it through the boundary,
-/// and runs the protocol if it is accepted.
-pub async fn serve_stream(
+/// The responder's side: `request` arrived first on `stream`; passes it
+/// through the boundary, and runs the protocol if it is accepted.
+pub(crate) async fn serve_request(
     boundary: &Boundary,
     peer: crate::store::Peer,
-    streams: JobStreams,
+    peer_cert: Option<CertificateDer<'static>>,
+    mut stream: JobStream,
+    request: JobRequest,
     limits: StreamLimits,
 ) -> Served {
-    let peer_cert = streams.peer_certificate();
-    let mut stream = limits.stream(streams);
-    let request = match stream.recv().await {
-        Ok(PeerMessage::JobRequest(request)) => request,
-        Ok(other) => {
-            let error = unexpected("JobRequest", &other);
-            tracing::warn!(peer = %peer.name, "refused a stream: {error}");
-            stream.fail(&error).await;
-            return Served::Refused;
-        }
-        Err(error) => {
-            tracing::warn!(peer = %peer.name, "dropped a stream before any job: {error}");
-            stream.fail(&error).await;
-            return Served::Refused;
-        }
-    };
     let Some(peer_cert) = peer_cert else {
         stream
             .fail(&JobError::Internal("no peer certificate".into()))

@@ -8,10 +8,19 @@
 //! its filters ([`local_stats`]).
 
 mod filter;
+mod registry;
+mod report;
+mod run;
 mod spec;
 
 pub use filter::{Filter, Literal, Op};
-pub use spec::{GroupSpec, HistogramSpec, PartySpec, SpecError, Statistic, StatsSpec, ValueSpec};
+pub use registry::Registry;
+pub use report::{StatsReport, StatsRow};
+pub use run::StatsNode;
+pub(crate) use run::arrive;
+pub use spec::{
+    GroupSpec, HistogramSpec, MAX_GROUPS, PartySpec, SpecError, Statistic, StatsSpec, ValueSpec,
+};
 
 use unseen_protocol::sharing::{Layout, LocalStats, PartyIndex, Roster, StatsError, StatsNoise};
 

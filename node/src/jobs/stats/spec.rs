@@ -14,6 +14,10 @@ use unseen_protocol::sharing::{FixedPoint, MAX_DIGITS, MAX_PARTIES};
 
 use super::filter::Filter;
 
+/// The most categories or histogram bins a job may have: each costs three
+/// ring elements per party in every message.
+pub const MAX_GROUPS: usize = 1024;
+
 /// A statistic a job can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +51,11 @@ pub struct ValueSpec {
     /// Fractional digits kept (0 to 9); more are rounded half away from zero.
     #[serde(default = "default_digits")]
     pub digits: u32,
+    /// The largest magnitude a value counts with, as a decimal: needed when
+    /// a party's data owner adds noise, which must cover one record's
+    /// largest effect on a sum. Values beyond it count as ±clamp, for every
+    /// party alike.
+    pub clamp: Option<String>,
 }
 
 fn default_digits() -> u32 {
@@ -143,7 +152,9 @@ impl StatsSpec {
         Ok(spec)
     }
 
-    fn check(&self) -> Result<(), SpecError> {
+    /// Checks a spec on its own (as [`Self::parse`] does); a spec received
+    /// from a peer is checked again with this.
+    pub fn check(&self) -> Result<(), SpecError> {
         if self.purpose.trim().is_empty() {
             return Err(invalid(
                 "purpose",
@@ -168,6 +179,12 @@ impl StatsSpec {
                 return Err(invalid(
                     "value.digits",
                     format!("at most {MAX_DIGITS} digits"),
+                ));
+            }
+            Some(v) if v.clamp.is_some() && self.scaled_clamp().is_none() => {
+                return Err(invalid(
+                    "value.clamp",
+                    "give a positive decimal, the largest magnitude a value counts with",
                 ));
             }
             _ => {}
@@ -196,6 +213,17 @@ impl StatsSpec {
         }
         if let Some(h) = &self.histogram {
             self.check_edges(h)?;
+        }
+        let groups = self.group_by.as_ref().map_or(0, |g| g.groups.len());
+        let bins = self
+            .histogram
+            .as_ref()
+            .map_or(0, |h| h.edges.len().saturating_sub(1));
+        if groups.max(bins) > MAX_GROUPS {
+            return Err(invalid(
+                "group_by",
+                format!("at most {MAX_GROUPS} categories or bins; split the job"),
+            ));
         }
         if let Some(g) = &self.group_by {
             let mut seen = std::collections::HashSet::new();
@@ -278,6 +306,12 @@ impl StatsSpec {
     pub fn scale(&self) -> FixedPoint {
         let digits = self.value.as_ref().map_or(default_digits(), |v| v.digits);
         FixedPoint::new(digits.min(MAX_DIGITS)).unwrap_or(FixedPoint::new(0).expect("0 digits"))
+    }
+
+    /// The clamp, scaled (checked by [`Self::parse`]); `None` without one.
+    pub fn scaled_clamp(&self) -> Option<i128> {
+        let text = self.value.as_ref()?.clamp.as_ref()?;
+        self.scale().encode(text).ok().filter(|c| *c > 0)
     }
 
     /// The parsed filters (checked by [`Self::parse`]).

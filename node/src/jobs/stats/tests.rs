@@ -5,8 +5,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use unseen_protocol::dp::Epsilon;
 use unseen_protocol::sharing::{
-    Addressed, GroupResult, PartyIndex, Ring, SecureSum, SumOutput, SumStep, finish,
+    Addressed, GroupResult, PartyIndex, Ring, SecureSum, SumOutput, finish,
 };
+use unseen_protocol::{Progress, Step};
 
 use super::*;
 use crate::dataset;
@@ -259,7 +260,11 @@ fn open(inputs: Vec<Vec<u128>>, rosters: Vec<Roster>, seed: u64) -> Vec<i128> {
     let mut queue: Vec<(PartyIndex, Addressed<_>)> = Vec::new();
     let mut totals = None;
     for (i, (input, roster)) in inputs.iter().zip(rosters).enumerate() {
-        let SumStep::Continue(state, messages) = SecureSum::start(roster, input, &mut rng) else {
+        let Step {
+            next: Progress::Continue(state),
+            send: messages,
+        } = SecureSum::start(roster, input, &mut rng)
+        else {
             panic!("nobody finishes alone");
         };
         states.push(Some(state));
@@ -268,11 +273,17 @@ fn open(inputs: Vec<Vec<u128>>, rosters: Vec<Roster>, seed: u64) -> Vec<i128> {
     while let Some((from, Addressed { to, message })) = queue.pop() {
         let state = states[to.0].take().expect("running");
         match state.handle(from, message).expect("honest") {
-            SumStep::Continue(state, messages) => {
+            Step {
+                next: Progress::Continue(state),
+                send: messages,
+            } => {
                 states[to.0] = Some(state);
                 queue.extend(messages.into_iter().map(|m| (to, m)));
             }
-            SumStep::Done(output, messages) => {
+            Step {
+                next: Progress::Done(output),
+                send: messages,
+            } => {
                 queue.extend(messages.into_iter().map(|m| (to, m)));
                 if let SumOutput::Totals(t) = output {
                     totals = Some(t.iter().map(|x| x.to_signed()).collect());

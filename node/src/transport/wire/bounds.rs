@@ -7,8 +7,10 @@
 //! printed before it passes here; control characters are refused, never
 //! passed on.
 
-use super::{JobAcceptance, JobRequest, PeerMessage, WireError};
+use super::{JobAcceptance, JobRequest, PeerMessage, StatsAcceptance, StatsManifest, WireError};
+use crate::jobs::stats::StatsSpec;
 use crate::manifest::{JobManifest, Party};
+use unseen_protocol::sharing::MAX_PARTIES;
 
 /// The longest name a peer may send: a node, dataset or grant name.
 pub const MAX_NAME_BYTES: usize = 128;
@@ -20,6 +22,12 @@ pub const MAX_REASON_BYTES: usize = 1024;
 pub const MAX_RECIPIENTS: usize = 16;
 /// The longest signature: ECDSA P-256 in DER is at most 72 bytes.
 pub const MAX_SIGNATURE_BYTES: usize = 256;
+/// The largest certificate a party may present in a stats agreement.
+pub const MAX_CERTIFICATE_BYTES: usize = 4096;
+/// The longest filter, category or bin edge in a stats spec.
+pub const MAX_SPEC_TEXT_BYTES: usize = 256;
+/// The most filters in a stats spec.
+pub const MAX_FILTERS: usize = 32;
 
 /// Checks every string and list in `message` against its bound.
 pub(super) fn check(message: &PeerMessage) -> Result<(), WireError> {
@@ -29,8 +37,95 @@ pub(super) fn check(message: &PeerMessage) -> Result<(), WireError> {
         PeerMessage::JobRefused { reason } | PeerMessage::Abort { reason, .. } => {
             text("reason", reason, MAX_REASON_BYTES)
         }
-        PeerMessage::Psi(_) | PeerMessage::JobFinished => Ok(()),
+        PeerMessage::Psi(_) | PeerMessage::JobFinished | PeerMessage::Shares(_) => Ok(()),
+        PeerMessage::StatsRequest(request) => {
+            check_stats_manifest(&request.manifest)?;
+            check_agreement(&request.requester)
+        }
+        PeerMessage::StatsAccepted(acceptance) => check_agreement(acceptance),
+        PeerMessage::StatsGo(all) => {
+            if all.len() > MAX_PARTIES {
+                return Err(too_long("agreements", all.len(), MAX_PARTIES, "entries"));
+            }
+            all.iter().try_for_each(check_agreement)
+        }
+        PeerMessage::StatsHello { job_id, .. } => text("job id", job_id, MAX_NAME_BYTES),
     }
+}
+
+fn check_agreement(a: &StatsAcceptance) -> Result<(), WireError> {
+    text("grant", &a.grant, MAX_NAME_BYTES)?;
+    bytes("certificate", &a.certificate, MAX_CERTIFICATE_BYTES)?;
+    bytes("signature", &a.signature, MAX_SIGNATURE_BYTES)
+}
+
+fn check_stats_manifest(m: &StatsManifest) -> Result<(), WireError> {
+    text("job id", &m.job_id, MAX_NAME_BYTES)?;
+    if m.names.len() > MAX_PARTIES {
+        return Err(too_long(
+            "party names",
+            m.names.len(),
+            MAX_PARTIES,
+            "entries",
+        ));
+    }
+    for name in &m.names {
+        text("party name", name, MAX_NAME_BYTES)?;
+    }
+    check_spec(&m.spec)
+}
+
+fn check_spec(spec: &StatsSpec) -> Result<(), WireError> {
+    text("purpose", &spec.purpose, MAX_PURPOSE_BYTES)?;
+    let lists = [
+        ("parties", spec.parties.len(), MAX_PARTIES),
+        ("recipients", spec.recipients.len(), MAX_PARTIES),
+        ("filters", spec.filters.len(), MAX_FILTERS),
+        ("statistics", spec.statistics.len(), 16),
+    ];
+    for (field, len, max) in lists {
+        if len > max {
+            return Err(too_long(field, len, max, "entries"));
+        }
+    }
+    let names = spec
+        .parties
+        .iter()
+        .flat_map(|p| {
+            [
+                Some(&p.node),
+                Some(&p.dataset),
+                p.value_column.as_ref(),
+                p.group_column.as_ref(),
+            ]
+        })
+        .flatten()
+        .chain(&spec.recipients)
+        .chain(spec.value.iter().map(|v| &v.column))
+        .chain(spec.group_by.iter().map(|g| &g.column));
+    for name in names {
+        text("name in the spec", name, MAX_NAME_BYTES)?;
+    }
+    let texts = spec
+        .filters
+        .iter()
+        .chain(spec.group_by.iter().flat_map(|g| &g.groups))
+        .chain(spec.histogram.iter().flat_map(|h| &h.edges));
+    for t in texts {
+        text("text in the spec", t, MAX_SPEC_TEXT_BYTES)?;
+    }
+    let groups = spec.group_by.as_ref().map_or(0, |g| g.groups.len());
+    let edges = spec.histogram.as_ref().map_or(0, |h| h.edges.len());
+    let max = crate::jobs::stats::MAX_GROUPS;
+    if groups > max || edges > max + 1 {
+        return Err(too_long(
+            "groups or bins",
+            groups.max(edges),
+            max,
+            "entries",
+        ));
+    }
+    Ok(())
 }
 
 fn check_request(request: &JobRequest) -> Result<(), WireError> {

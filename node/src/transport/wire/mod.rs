@@ -10,12 +10,14 @@ use serde::{Deserialize, Serialize};
 use unseen_protocol::JobId;
 
 pub use bounds::{
-    MAX_NAME_BYTES, MAX_PURPOSE_BYTES, MAX_REASON_BYTES, MAX_RECIPIENTS, MAX_SIGNATURE_BYTES,
-    reason,
+    MAX_CERTIFICATE_BYTES, MAX_FILTERS, MAX_NAME_BYTES, MAX_PURPOSE_BYTES, MAX_REASON_BYTES,
+    MAX_RECIPIENTS, MAX_SIGNATURE_BYTES, MAX_SPEC_TEXT_BYTES, reason,
 };
 
 pub use crate::manifest::{JobManifest, NoiseTerms, ProtocolRequest, ReleaseTerms};
+pub use crate::stats_manifest::{StatsAcceptance, StatsManifest, StatsTerms};
 use unseen_protocol::ecdh_psi::Message as PsiMessage;
+use unseen_protocol::sharing::SumMessage;
 
 /// The envelope version this node speaks.
 pub const WIRE_VERSION: u16 = 1;
@@ -44,6 +46,33 @@ pub enum PeerMessage {
         /// Why, in words.
         reason: String,
     },
+    // New variants go last: the variant index is the wire tag.
+    /// Requester to each other party of a stats job, first on the stream.
+    StatsRequest(StatsRequest),
+    /// A party: the stats job passed its boundary, with its signed terms.
+    StatsAccepted(StatsAcceptance),
+    /// Requester to every party: all parties' agreements, in party order.
+    /// Shares flow only after this.
+    StatsGo(Vec<StatsAcceptance>),
+    /// First on a stream between two parties of a stats job other than the
+    /// requester: which job, and which party opens it.
+    StatsHello {
+        /// The job id.
+        job_id: String,
+        /// The opening party's index.
+        from: u16,
+    },
+    /// Shares of the secure sum (data-bearing).
+    Shares(SumMessage<u64>),
+}
+
+/// A stats job, as the requester asks another party to join it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsRequest {
+    /// The job.
+    pub manifest: StatsManifest,
+    /// The requester's own signed agreement (party 0).
+    pub requester: StatsAcceptance,
 }
 
 impl PeerMessage {
@@ -56,7 +85,18 @@ impl PeerMessage {
             Self::Psi(m) => m.kind(),
             Self::JobFinished => "JobFinished",
             Self::Abort { .. } => "Abort",
+            Self::StatsRequest(_) => "StatsRequest",
+            Self::StatsAccepted(_) => "StatsAccepted",
+            Self::StatsGo(_) => "StatsGo",
+            Self::StatsHello { .. } => "StatsHello",
+            Self::Shares(_) => "Shares",
         }
+    }
+
+    /// Whether the message carries data derived from a party's records:
+    /// once one has left a node, the job's charge stands.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Self::Psi(_) | Self::Shares(_))
     }
 }
 

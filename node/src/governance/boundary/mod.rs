@@ -27,6 +27,8 @@ use crate::manifest::{JobManifest, Party};
 use crate::store::{AdmissionRequest, DatasetRecord, JobEnd, Peer, Role, Store};
 use crate::wire::{JobAcceptance, JobRequest, NoiseTerms, ProtocolRequest, ReleaseTerms};
 
+mod stats;
+
 /// A job that passed the boundary, was charged, and is recorded as running.
 #[derive(Debug)]
 #[allow(
@@ -254,9 +256,20 @@ impl Boundary {
         request: AdmissionRequest<'_>,
         agree: impl FnOnce(&Admission, &LoadedDataset) -> Result<(T, Vec<AuditEvent>), NodeError>,
     ) -> Result<(Admission, Arc<LoadedDataset>, T), Refusal> {
+        self.admit_by(request, admission::decide, agree)
+    }
+
+    /// [`Self::admit`] with the rules given: `decide` is
+    /// [`admission::decide`] or another pure decision over the same snapshot.
+    fn admit_by<T>(
+        &self,
+        request: AdmissionRequest<'_>,
+        decide: fn(&admission::Snapshot) -> (Decision, admission::Records),
+        agree: impl FnOnce(&Admission, &LoadedDataset) -> Result<(T, Vec<AuditEvent>), NodeError>,
+    ) -> Result<(Admission, Arc<LoadedDataset>, T), Refusal> {
         let first = self.store.write(|tx| {
             let snapshot = tx.admission_snapshot(request.clone())?;
-            let (decision, records) = admission::decide(&snapshot);
+            let (decision, records) = decide(&snapshot);
             if let Decision::Refuse(_) = decision {
                 tx.apply(&records)?;
             }
@@ -280,7 +293,7 @@ impl Boundary {
                     registered.name
                 )),
             };
-            let (decision, mut records) = admission::decide(&snapshot);
+            let (decision, mut records) = decide(&snapshot);
             match (decision, &loaded) {
                 (Decision::Accept(admission), Ok(data)) => {
                     let (extra, events) = agree(&admission, data)?;

@@ -76,12 +76,32 @@ pub enum JobError {
     /// An internal task failed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Something went wrong with one party of a job of several.
+    #[error("{party}: {error}")]
+    Party {
+        /// The party, by the name this node knows it by.
+        party: String,
+        /// What went wrong.
+        error: Box<JobError>,
+    },
 }
 
 impl JobError {
+    /// This error, said of `party`.
+    pub fn from_party(self, party: &str) -> Self {
+        match self {
+            Self::Party { .. } => self,
+            error => Self::Party {
+                party: party.to_string(),
+                error: Box::new(error),
+            },
+        }
+    }
+
     /// The abort to send the peer for this error, if one should be sent.
     pub(super) fn abort(&self) -> Option<PeerMessage> {
         let (code, reason) = match self {
+            Self::Party { error, .. } => return error.abort(),
             Self::Protocol(e) => (e.abort_code(), e.to_string()),
             Self::Frame(FrameError::TooLarge { .. }) => {
                 (AbortCode::FrameTooLarge as u16, self.to_string())

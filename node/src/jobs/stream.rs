@@ -22,11 +22,11 @@ use crate::wire::{self, PeerMessage};
 
 /// What crossed a job's stream.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Traffic {
-    pub(super) bytes_sent: u64,
-    pub(super) bytes_received: u64,
-    pub(super) data_sent: u64,
-    pub(super) data_received: u64,
+pub(crate) struct Traffic {
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) data_sent: u64,
+    pub(crate) data_received: u64,
 }
 
 enum Outgoing {
@@ -65,16 +65,31 @@ impl Queued {
     }
 }
 
-pub(super) struct JobStream {
-    connection: quinn::Connection,
+/// A job's stream, both directions. [`JobStream::split`] parts them so one
+/// task can read while another sends.
+pub(crate) struct JobStream {
+    writer: StreamWriter,
+    reader: StreamReader,
+}
+
+/// Our direction: frames go through a bounded, counted queue to a writer task.
+pub(crate) struct StreamWriter {
     outgoing: mpsc::UnboundedSender<Outgoing>,
-    writer: tokio::task::JoinHandle<std::io::Result<()>>,
-    recv: quinn::RecvStream,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
     bytes_sent: Arc<AtomicU64>,
     queued: Arc<Queued>,
     queue_limit: u64,
-    bytes_received: u64,
     data_sent: u64,
+    timeout: Duration,
+    deadline: Option<(Instant, Duration)>,
+}
+
+/// The peer's direction: frames in, each within the message timeout and the
+/// job's deadline.
+pub(crate) struct StreamReader {
+    connection: quinn::Connection,
+    recv: quinn::RecvStream,
+    bytes_received: u64,
     data_received: u64,
     max_frame: u32,
     timeout: Duration,
@@ -84,7 +99,7 @@ pub(super) struct JobStream {
 }
 
 impl JobStream {
-    pub(super) fn new(
+    pub(crate) fn new(
         streams: JobStreams,
         max_frame: u32,
         timeout: Duration,
@@ -101,7 +116,7 @@ impl JobStream {
             job: AtomicU64::new(0),
             counters: counters.clone(),
         });
-        let writer = tokio::spawn(write_queue(
+        let task = tokio::spawn(write_queue(
             send,
             queue,
             bytes_sent.clone(),
@@ -109,37 +124,106 @@ impl JobStream {
             timeout,
         ));
         Self {
-            connection,
-            outgoing,
-            writer,
-            recv,
-            bytes_sent,
-            queued,
-            queue_limit: QUEUE_BEFORE_ADMISSION,
-            bytes_received: 0,
-            data_sent: 0,
-            data_received: 0,
-            max_frame,
-            timeout,
-            started: Instant::now(),
-            deadline: None,
-            counters,
+            writer: StreamWriter {
+                outgoing,
+                task,
+                bytes_sent,
+                queued,
+                queue_limit: QUEUE_BEFORE_ADMISSION,
+                data_sent: 0,
+                timeout,
+                deadline: None,
+            },
+            reader: StreamReader {
+                connection,
+                recv,
+                bytes_received: 0,
+                data_received: 0,
+                max_frame,
+                timeout,
+                started: Instant::now(),
+                deadline: None,
+                counters,
+            },
         }
     }
 
     /// Sizes the job was admitted with: `elements` on both sides together
     /// bound what it may queue, and `deadline`, counted from the stream's
     /// start, bounds how long it may run.
-    pub(super) fn admitted(&mut self, elements: u64, deadline: Duration) {
-        self.queue_limit = elements
-            .saturating_mul(QUEUE_BYTES_PER_ELEMENT)
-            .saturating_add(QUEUE_SLACK);
-        self.deadline = Some((self.started + deadline, deadline));
+    pub(crate) fn admitted(&mut self, elements: u64, deadline: Duration) {
+        self.admitted_bytes(elements.saturating_mul(QUEUE_BYTES_PER_ELEMENT), deadline);
     }
 
+    /// Like [`Self::admitted`], with the bound given in bytes.
+    pub(crate) fn admitted_bytes(&mut self, bytes: u64, deadline: Duration) {
+        self.writer.queue_limit = bytes.saturating_add(QUEUE_SLACK);
+        let at = Some((self.reader.started + deadline, deadline));
+        self.writer.deadline = at;
+        self.reader.deadline = at;
+    }
+
+    /// Queues `message` for the writer; see [`StreamWriter::send`].
+    pub(crate) fn send(&mut self, message: &PeerMessage) -> Result<(), JobError> {
+        self.writer.send(message)
+    }
+
+    pub(crate) async fn recv(&mut self) -> Result<PeerMessage, JobError> {
+        self.reader.recv().await
+    }
+
+    pub(crate) fn traffic(&self) -> Traffic {
+        Traffic::of(&self.writer, &self.reader)
+    }
+
+    /// Waits for the peer to close its direction: the responder does so only
+    /// after it has recorded the job, so both records exist when we return.
+    pub(crate) async fn expect_end(&mut self) -> Result<(), JobError> {
+        self.reader.expect_end().await
+    }
+
+    /// Waits until every queued frame is written, and returns the traffic so
+    /// far; the stream stays open. Gives up after the drain limit.
+    pub(crate) async fn flush(&self) -> Traffic {
+        self.writer.flush().await;
+        self.traffic()
+    }
+
+    /// Sends what is queued and closes our direction of the stream.
+    pub(crate) async fn close(self) -> Traffic {
+        let reader = self.reader;
+        self.writer.close(&reader).await
+    }
+
+    /// Sends an abort for `error` (if it warrants one) and closes.
+    pub(crate) async fn fail(mut self, error: &JobError) -> Traffic {
+        if let Some(abort) = error.abort() {
+            let _ = self.send(&abort);
+        }
+        self.close().await
+    }
+
+    /// The two directions, apart.
+    pub(crate) fn split(self) -> (StreamWriter, StreamReader) {
+        (self.writer, self.reader)
+    }
+}
+
+impl Traffic {
+    pub(crate) fn of(writer: &StreamWriter, reader: &StreamReader) -> Self {
+        Self {
+            bytes_sent: writer.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: reader.bytes_received,
+            data_sent: writer.data_sent,
+            data_received: reader.data_received,
+        }
+    }
+}
+
+impl StreamWriter {
     /// Queues `message` for the writer. A job that would queue more than
     /// its sizes allow is a job gone wrong: it fails rather than grow.
-    pub(super) fn send(&mut self, message: &PeerMessage) -> Result<(), JobError> {
+    pub(crate) fn send(&mut self, message: &PeerMessage) -> Result<(), JobError> {
         let frame = wire::encode(message);
         let bytes = frame.len() as u64;
         let held = self.queued.job.load(Ordering::Relaxed);
@@ -150,7 +234,7 @@ impl JobStream {
                 self.queue_limit
             )));
         }
-        if let PeerMessage::Psi(_) = message {
+        if message.is_data() {
             self.data_sent += 1;
         }
         self.queued.add(bytes);
@@ -160,6 +244,71 @@ impl JobStream {
             self.queued.sub(bytes);
         }
         Ok(())
+    }
+
+    /// Data-bearing messages queued so far.
+    pub(crate) fn data_sent(&self) -> u64 {
+        self.data_sent
+    }
+
+    /// How long the writer may still take: the message timeout, or what is
+    /// left of the job's deadline if that is longer.
+    fn drain_limit(&self) -> Duration {
+        let left = self
+            .deadline
+            .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()));
+        left.map_or(self.timeout, |left| left.max(self.timeout))
+    }
+
+    /// Waits until every queued frame is written (or the drain limit).
+    pub(crate) async fn flush(&self) {
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.outgoing.send(Outgoing::Flushed(done)).is_ok() {
+            let _ = tokio::time::timeout(self.drain_limit(), flushed).await;
+        }
+    }
+
+    /// Closes our direction (see [`Self::close`]) where the reading half is
+    /// gone; the traffic counts what was sent.
+    pub(crate) async fn close_counted(self) -> Traffic {
+        let limit = self.drain_limit();
+        let Self {
+            outgoing,
+            mut task,
+            bytes_sent,
+            queued,
+            data_sent,
+            ..
+        } = self;
+        drop(outgoing);
+        if tokio::time::timeout(limit, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+            queued.sub(queued.job.load(Ordering::Relaxed));
+        }
+        Traffic {
+            bytes_sent: bytes_sent.load(Ordering::Relaxed),
+            data_sent,
+            ..Traffic::default()
+        }
+    }
+
+    /// Sends what is queued and closes our direction of the stream. Returns
+    /// within [`Self::drain_limit`] even if the peer reads a trickle: the
+    /// writer is then stopped and what it held uncounted.
+    pub(crate) async fn close(self, reader: &StreamReader) -> Traffic {
+        Traffic {
+            bytes_received: reader.bytes_received,
+            data_received: reader.data_received,
+            ..self.close_counted().await
+        }
+    }
+}
+
+impl StreamReader {
+    /// Bytes read so far, framing included.
+    pub(crate) fn bytes_received(&self) -> u64 {
+        self.bytes_received
     }
 
     /// How long the next read may wait: the message timeout, or less if
@@ -198,13 +347,14 @@ impl JobStream {
         }
     }
 
-    pub(super) async fn recv(&mut self) -> Result<PeerMessage, JobError> {
+    /// The next message; an `Abort` from the peer is an error.
+    pub(crate) async fn recv(&mut self) -> Result<PeerMessage, JobError> {
         let frame = self.read().await?.ok_or(JobError::Closed)?;
         self.bytes_received += 4 + frame.len() as u64;
         match wire::decode(&frame)? {
             PeerMessage::Abort { code, reason } => Err(JobError::PeerAborted { code, reason }),
             message => {
-                if let PeerMessage::Psi(_) = message {
+                if message.is_data() {
                     self.data_received += 1;
                 }
                 Ok(message)
@@ -212,18 +362,8 @@ impl JobStream {
         }
     }
 
-    pub(super) fn traffic(&self) -> Traffic {
-        Traffic {
-            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: self.bytes_received,
-            data_sent: self.data_sent,
-            data_received: self.data_received,
-        }
-    }
-
-    /// Waits for the peer to close its direction: the responder does so only
-    /// after it has recorded the job, so both records exist when we return.
-    pub(super) async fn expect_end(&mut self) -> Result<(), JobError> {
+    /// Waits for the peer to close its direction.
+    pub(crate) async fn expect_end(&mut self) -> Result<(), JobError> {
         match self.read().await? {
             None => Ok(()),
             Some(frame) => {
@@ -231,62 +371,6 @@ impl JobStream {
                 Err(super::unexpected("the end of the stream", &message))
             }
         }
-    }
-
-    /// How long the writer may still take: the message timeout, or what is
-    /// left of the job's deadline if that is longer.
-    fn drain_limit(&self) -> Duration {
-        let left = self
-            .deadline
-            .map(|(deadline, _)| deadline.saturating_duration_since(Instant::now()));
-        left.map_or(self.timeout, |left| left.max(self.timeout))
-    }
-
-    /// Waits until every queued frame is written, and returns the traffic so
-    /// far; the stream stays open. Gives up after [`Self::drain_limit`].
-    pub(super) async fn flush(&self) -> Traffic {
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        if self.outgoing.send(Outgoing::Flushed(done)).is_ok() {
-            let _ = tokio::time::timeout(self.drain_limit(), flushed).await;
-        }
-        self.traffic()
-    }
-
-    /// Sends what is queued and closes our direction of the stream. Returns
-    /// within [`Self::drain_limit`] even if the peer reads a trickle: the
-    /// writer is then stopped and what it held uncounted.
-    pub(super) async fn close(self) -> Traffic {
-        let limit = self.drain_limit();
-        let Self {
-            outgoing,
-            mut writer,
-            bytes_sent,
-            queued,
-            bytes_received,
-            data_sent,
-            data_received,
-            ..
-        } = self;
-        drop(outgoing);
-        if tokio::time::timeout(limit, &mut writer).await.is_err() {
-            writer.abort();
-            let _ = writer.await;
-            queued.sub(queued.job.load(Ordering::Relaxed));
-        }
-        Traffic {
-            bytes_sent: bytes_sent.load(Ordering::Relaxed),
-            bytes_received,
-            data_sent,
-            data_received,
-        }
-    }
-
-    /// Sends an abort for `error` (if it warrants one) and closes.
-    pub(super) async fn fail(mut self, error: &JobError) -> Traffic {
-        if let Some(abort) = error.abort() {
-            let _ = self.send(&abort);
-        }
-        self.close().await
     }
 }
 

@@ -1,0 +1,243 @@
+//! One driver for any sans-IO machine whose messages are addressed to a
+//! party: a job's streams, one per other party, with every message routed to
+//! the stream of the party it is for.
+//!
+//! Each stream's reading half runs in its own task and forwards what it
+//! reads to one bounded inbox, so a slow party holds back only its own
+//! stream (QUIC flow control) and the driver never blocks on one peer while
+//! another waits. Writing goes through each stream's queue, which never
+//! blocks. The driver takes the machine's first [`Step`], sends what it
+//! returned, and feeds it each message with the index of the party it came
+//! from until the machine is done.
+
+use std::collections::BTreeMap;
+
+use tokio::sync::mpsc;
+use unseen_protocol::sharing::{Addressed, PartyIndex};
+use unseen_protocol::{Progress, Step};
+
+use super::stream::{JobStream, StreamReader, StreamWriter, Traffic};
+use super::{JobError, unexpected};
+use crate::wire::PeerMessage;
+
+/// What a reader task forwards: the party, what it read, and the bytes it
+/// has read so far on that stream.
+type Inbound = (PartyIndex, Result<PeerMessage, JobError>, u64);
+
+/// A job's streams to the other parties.
+pub(crate) struct Mesh {
+    names: BTreeMap<PartyIndex, String>,
+    writers: BTreeMap<PartyIndex, StreamWriter>,
+    readers: Vec<tokio::task::JoinHandle<StreamReader>>,
+    inbox: mpsc::Receiver<Inbound>,
+    received: BTreeMap<PartyIndex, u64>,
+    /// Parties whose stream has ended after they said the job was finished.
+    finished: BTreeMap<PartyIndex, bool>,
+}
+
+impl Mesh {
+    /// Starts reading every stream. `streams` holds one stream per other
+    /// party, with the name reports use for it.
+    pub(crate) fn new(streams: Vec<(PartyIndex, String, JobStream)>) -> Self {
+        let (forward, inbox) = mpsc::channel::<Inbound>(4 * streams.len().max(1));
+        let mut names = BTreeMap::new();
+        let mut writers = BTreeMap::new();
+        let mut readers = Vec::new();
+        for (party, name, stream) in streams {
+            let (writer, reader) = stream.split();
+            names.insert(party, name);
+            writers.insert(party, writer);
+            readers.push(tokio::spawn(read_into(party, reader, forward.clone())));
+        }
+        Self {
+            finished: names.keys().map(|&p| (p, false)).collect(),
+            names,
+            writers,
+            readers,
+            inbox,
+            received: BTreeMap::new(),
+        }
+    }
+
+    fn name(&self, party: PartyIndex) -> String {
+        self.names
+            .get(&party)
+            .cloned()
+            .unwrap_or_else(|| party.to_string())
+    }
+
+    /// Queues `message` for `party`.
+    pub(crate) fn send(
+        &mut self,
+        party: PartyIndex,
+        message: &PeerMessage,
+    ) -> Result<(), JobError> {
+        let name = self.name(party);
+        let writer = self.writers.get_mut(&party).ok_or_else(|| {
+            JobError::Internal(format!("the machine addressed {party}, who has no stream"))
+        })?;
+        writer.send(message).map_err(|e| e.from_party(&name))
+    }
+
+    /// Queues `message` for every other party.
+    pub(crate) fn broadcast(&mut self, message: &PeerMessage) -> Result<(), JobError> {
+        let parties: Vec<PartyIndex> = self.writers.keys().copied().collect();
+        parties.into_iter().try_for_each(|p| self.send(p, message))
+    }
+
+    /// The next message from any party; an error names the party.
+    pub(crate) async fn recv(&mut self) -> Result<(PartyIndex, PeerMessage), JobError> {
+        loop {
+            let (party, read, bytes) =
+                self.inbox.recv().await.ok_or_else(|| {
+                    JobError::Internal("every stream of the job has ended".into())
+                })?;
+            self.received.insert(party, bytes);
+            match read {
+                Ok(message) => return Ok((party, message)),
+                // A party that said the job was finished may close.
+                Err(JobError::Closed) if self.finished.get(&party) == Some(&true) => {}
+                Err(e) => return Err(e.from_party(&self.name(party))),
+            }
+        }
+    }
+
+    /// Runs a machine from its first step to its output. `wrap` puts its
+    /// messages on the wire; `unwrap` takes them off (anything else is an
+    /// unexpected message).
+    pub(crate) async fn drive<S, O, M>(
+        &mut self,
+        first: Step<S, O, Addressed<M>>,
+        wrap: impl Fn(M) -> PeerMessage,
+        unwrap: impl Fn(PeerMessage) -> Option<M>,
+        mut handle: impl FnMut(
+            S,
+            PartyIndex,
+            M,
+        ) -> Result<Step<S, O, Addressed<M>>, unseen_protocol::Error>,
+    ) -> Result<O, JobError> {
+        let mut step = first;
+        loop {
+            for Addressed { to, message } in step.send {
+                self.send(to, &wrap(message))?;
+            }
+            let state = match step.next {
+                Progress::Done(output) => return Ok(output),
+                Progress::Continue(state) => state,
+            };
+            let (from, message) = self.recv().await?;
+            if let PeerMessage::JobFinished = message {
+                // A party whose part is over (it receives no result) may
+                // finish while others still run; it must not finish twice,
+                // and the job cannot go on once every other party has.
+                if self.finished.insert(from, true) == Some(true) {
+                    return Err(
+                        unexpected("one JobFinished", &message).from_party(&self.name(from))
+                    );
+                }
+                if self.finished.values().all(|done| *done) {
+                    return Err(JobError::Internal(
+                        "every other party finished before this party had its output".into(),
+                    ));
+                }
+                step = Step {
+                    next: Progress::Continue(state),
+                    send: Vec::new(),
+                };
+                continue;
+            }
+            let received = message.kind();
+            let message = unwrap(message).ok_or_else(|| {
+                JobError::Unexpected {
+                    expected: "a message of the job's protocol",
+                    received,
+                }
+                .from_party(&self.name(from))
+            })?;
+            step = handle(state, from, message)
+                .map_err(|e| JobError::from(e).from_party(&self.name(from)))?;
+        }
+    }
+
+    /// Tells every party this one is done, and waits until every other party
+    /// has said the same: only then may a result be released, so a party
+    /// that drops at the last moment fails the job for everyone.
+    pub(crate) async fn finish(&mut self) -> Result<(), JobError> {
+        self.broadcast(&PeerMessage::JobFinished)?;
+        while self.finished.values().any(|done| !done) {
+            let (from, message) = self.recv().await?;
+            match message {
+                PeerMessage::JobFinished => {
+                    self.finished.insert(from, true);
+                }
+                other => {
+                    return Err(unexpected("JobFinished", &other).from_party(&self.name(from)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an abort for `error` to every party (if it warrants one).
+    pub(crate) fn abort(&mut self, error: &JobError) {
+        if let Some(abort) = error.abort() {
+            for writer in self.writers.values_mut() {
+                let _ = writer.send(&abort);
+            }
+        }
+    }
+
+    /// Data-bearing messages queued so far, to all parties.
+    pub(crate) fn data_sent(&self) -> u64 {
+        self.writers.values().map(StreamWriter::data_sent).sum()
+    }
+
+    /// Closes every stream and returns the traffic over all of them.
+    pub(crate) async fn close(self) -> Traffic {
+        let Self {
+            writers,
+            readers,
+            received,
+            inbox,
+            ..
+        } = self;
+        drop(inbox);
+        let mut total = Traffic::default();
+        let mut reader_states = Vec::new();
+        for reader in readers {
+            // A reader still waiting on a silent peer is stopped; its count
+            // of bytes is already in `received`.
+            reader.abort();
+            if let Ok(state) = reader.await {
+                reader_states.push(state);
+            }
+        }
+        for (_, writer) in writers {
+            let traffic = writer.close_counted().await;
+            total.bytes_sent += traffic.bytes_sent;
+            total.data_sent += traffic.data_sent;
+        }
+        total.bytes_received = received.values().sum();
+        total
+    }
+}
+
+/// Reads `party`'s stream until it ends or fails, forwarding each message.
+async fn read_into(
+    party: PartyIndex,
+    mut reader: StreamReader,
+    forward: mpsc::Sender<Inbound>,
+) -> StreamReader {
+    loop {
+        let read = reader.recv().await;
+        let failed = read.is_err();
+        if forward
+            .send((party, read, reader.bytes_received()))
+            .await
+            .is_err()
+            || failed
+        {
+            return reader;
+        }
+    }
+}

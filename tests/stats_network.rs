@@ -1,0 +1,263 @@
+//! Stats jobs among N nodes over real QUIC with mutual TLS on 127.0.0.1:
+//! every statistic against the same statistic computed in the clear over
+//! the pooled rows, for N = 2 (with noise), 3 and 5, and the refusal and
+//! failure paths.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use unseen::node::config::NodePaths;
+use unseen::node::control::{self, ControlRequest, ControlResponse};
+use unseen::node::grant::GrantedProtocol;
+use unseen::node::stats::{StatsReport, StatsSpec};
+use unseen::node::store::Outcome;
+
+use support::{PURPOSE, TestNode, general};
+
+const NAMES: [&str; 5] = ["n0", "n1", "n2", "n3", "n4"];
+const REGIONS: [&str; 3] = ["east", "west", "north"];
+
+/// One party's rows: (region, age, balance in cents).
+type Rows = Vec<(&'static str, u32, i64)>;
+
+fn rows(seed: u64, count: usize) -> Rows {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            let region = REGIONS[(rng.next_u32() % 3) as usize];
+            let age = 18 + rng.next_u32() % 60;
+            // -500.00 to 99,499.99: negative balances too.
+            let balance = i64::from(rng.next_u32() % 10_000_000) - 50_000;
+            (region, age, balance)
+        })
+        .collect()
+}
+
+fn write_rows(node: &TestNode, rows: &Rows) {
+    let file = node.dir.join("accounts.csv");
+    let mut text = String::from("id,region,age,balance\n");
+    for (i, (region, age, cents)) in rows.iter().enumerate() {
+        let sign = if *cents < 0 { "-" } else { "" };
+        let abs = cents.unsigned_abs();
+        text.push_str(&format!(
+            "{}-{i},{region},{age},{sign}{}.{:02}\n",
+            node.name,
+            abs / 100,
+            abs % 100
+        ));
+    }
+    std::fs::write(&file, text).expect("csv");
+    node.store()
+        .put_dataset(
+            "accounts",
+            &unseen::node::dataset::scan(&file, "id").expect("scan"),
+            &general(),
+        )
+        .expect("dataset");
+}
+
+/// `n` started nodes that all know each other, each with its rows; every
+/// party but the first grants the first `stats` on its accounts.
+fn parties(
+    root: &std::path::Path,
+    n: usize,
+    epsilon_micros: Option<u64>,
+) -> (Vec<TestNode>, Vec<Rows>) {
+    let nodes: Vec<TestNode> = NAMES[..n]
+        .iter()
+        .map(|name| TestNode::start_new(root, name))
+        .collect();
+    for a in &nodes {
+        for b in &nodes {
+            if a.name != b.name {
+                a.register(b);
+            }
+        }
+    }
+    let data: Vec<Rows> = (0..n).map(|i| rows(i as u64 + 7, 300 + 50 * i)).collect();
+    for (node, rows) in nodes.iter().zip(&data) {
+        write_rows(node, rows);
+    }
+    for node in &nodes[1..] {
+        node.grant("n0", "accounts", |g| {
+            g.protocols = vec![GrantedProtocol::Stats];
+            g.quota.epsilon_per_job_micros = epsilon_micros;
+        });
+    }
+    (nodes, data)
+}
+
+fn spec(n: usize, extra: &str) -> StatsSpec {
+    let mut text = format!(
+        "purpose = {PURPOSE:?}\nstatistics = [\"count\", \"sum\", \"mean\", \"std_dev\"]\n\
+         value = {{ column = \"balance\", digits = 2{extra} }}\n\
+         group_by = {{ column = \"region\", groups = [\"east\", \"west\", \"north\"] }}\n\
+         filters = [\"age >= 30\"]\nrecipients = [\"n0\"]\n"
+    );
+    for name in &NAMES[..n] {
+        text.push_str(&format!(
+            "[[party]]\nnode = {name:?}\ndataset = \"accounts\"\n"
+        ));
+    }
+    StatsSpec::parse(&text).expect("spec")
+}
+
+async fn run_stats(node: &TestNode, spec: StatsSpec) -> Result<StatsReport, String> {
+    let socket = NodePaths::new(&node.dir).control_socket();
+    let request = ControlRequest::RunStats {
+        spec: Box::new(spec),
+    };
+    match control::request(&node.dir, &socket, &request)
+        .await
+        .expect("control socket")
+    {
+        ControlResponse::Stats(report) => Ok(*report),
+        ControlResponse::Error { message } => Err(message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Per region over the pooled rows with age >= 30: count, sum of cents,
+/// and the sample standard deviation in cents.
+fn in_the_clear(data: &[Rows]) -> BTreeMap<&'static str, (u64, i128, f64)> {
+    let mut groups: BTreeMap<&'static str, Vec<i128>> = BTreeMap::new();
+    for (region, age, cents) in data.iter().flatten() {
+        if *age >= 30 {
+            groups.entry(region).or_default().push(i128::from(*cents));
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(region, values)| {
+            let n = values.len() as f64;
+            let sum: i128 = values.iter().sum();
+            let mean = sum as f64 / n;
+            let var = values
+                .iter()
+                .map(|v| (*v as f64 - mean).powi(2))
+                .sum::<f64>()
+                / (n - 1.0);
+            (region, (values.len() as u64, sum, var.sqrt()))
+        })
+        .collect()
+}
+
+fn cents(text: &str) -> f64 {
+    text.parse::<f64>().expect("a decimal") * 100.0
+}
+
+fn assert_exact(report: &StatsReport, data: &[Rows]) {
+    let clear = in_the_clear(data);
+    assert_eq!(report.rows.len(), 3);
+    for row in &report.rows {
+        let (count, sum, std_dev) = clear[row.group.as_str()];
+        assert_eq!(
+            row.count.as_deref(),
+            Some(count.to_string().as_str()),
+            "{row:?}"
+        );
+        let got_sum = cents(row.sum.as_deref().expect("sum"));
+        assert_eq!(got_sum.round() as i128, sum, "{row:?}");
+        // Mean and standard deviation are rounded to the value's 2 digits.
+        let mean = sum as f64 / count as f64;
+        assert!(
+            (cents(row.mean.as_deref().expect("mean")) - mean).abs() <= 0.5 + 1e-6,
+            "{row:?}"
+        );
+        assert!(
+            (cents(row.std_dev.as_deref().expect("std")) - std_dev).abs() <= 0.5 + 1e-3,
+            "{row:?}"
+        );
+    }
+}
+
+async fn stats_among(n: usize) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, data) = parties(root.path(), n, None);
+    let report = run_stats(&nodes[0], spec(n, ""))
+        .await
+        .expect("the job runs");
+    assert_exact(&report, &data);
+    // Every party recorded the job as completed, and every audit log verifies.
+    for node in &nodes {
+        let job = node.job(&report.job_id);
+        assert_eq!(job.outcome, Outcome::Completed, "{}", node.name);
+        let entries = node.store().audit_entries().expect("audit");
+        unseen::node::audit::verify(entries, &node.cert(), None)
+            .unwrap_or_else(|e| panic!("{}'s audit log: {e}", node.name));
+    }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_parties_get_the_plain_statistics() {
+    stats_among(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_parties_get_the_plain_statistics() {
+    stats_among(5).await;
+}
+
+/// Two parties: a sum would reveal the other's input, so the other party's
+/// grant adds noise; the result is near the plain one, not equal to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_parties_get_noisy_statistics_near_the_plain_ones() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, data) = parties(root.path(), 2, Some(1_000_000));
+    let report = run_stats(&nodes[0], spec(2, ", clamp = \"100000\""))
+        .await
+        .expect("the job runs");
+    assert_eq!(report.noise.len(), 1, "{:?}", report.noise);
+    let clear = in_the_clear(&data);
+    for row in &report.rows {
+        let (count, sum, _) = clear[row.group.as_str()];
+        let noisy: i64 = row.count.as_deref().expect("count").parse().expect("int");
+        // Discrete Laplace with epsilon 1/3 per statistic: |noise| > 60 has
+        // probability about e^-20.
+        assert!((noisy - count as i64).abs() <= 60, "{row:?} vs {count}");
+        // The sum's sensitivity is the clamp, 10^7 cents.
+        let noisy_sum = cents(row.sum.as_deref().expect("sum"));
+        assert!(
+            (noisy_sum - sum as f64).abs() <= 60.0 * 1e7,
+            "{row:?} vs {sum}"
+        );
+    }
+    // Without noise the same job is refused: two parties, exact input.
+    nodes[1].grant("n0", "accounts", |g| {
+        g.protocols = vec![GrantedProtocol::Stats]
+    });
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
+
+/// A party without a grant refuses; the job fails for all with nothing
+/// shared, and the error names the party.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_party_without_a_grant_stops_the_job_for_all() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, _) = parties(root.path(), 3, None);
+    let store = nodes[2].store();
+    for (grant, _) in store.grants().expect("grants") {
+        store.revoke_grant(&grant.id).expect("revoke");
+    }
+    let error = run_stats(&nodes[0], spec(3, ""))
+        .await
+        .expect_err("refused");
+    assert!(error.contains("n2"), "{error}");
+    for node in &nodes {
+        for job in node.jobs() {
+            assert_ne!(job.outcome, Outcome::Completed, "{}: {job:?}", node.name);
+            assert_eq!(job.data_messages_sent, 0, "{}: {job:?}", node.name);
+        }
+    }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
