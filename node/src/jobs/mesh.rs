@@ -6,16 +6,15 @@
 //! reads to one bounded inbox, so a slow party holds back only its own
 //! stream (QUIC flow control) and the driver never blocks on one peer while
 //! another waits. Writing goes through each stream's queue, which never
-//! blocks. The driver takes the machine's first [`Step`], sends what it
-//! returned, and feeds it each message with the index of the party it came
-//! from until the machine is done.
+//! blocks. The job driver ([`super::driver::drive`]) runs a machine over it
+//! as over any other [`Link`].
 
 use std::collections::BTreeMap;
 
 use tokio::sync::mpsc;
-use unseen_protocol::sharing::{Addressed, PartyIndex};
-use unseen_protocol::{Progress, Step};
+use unseen_protocol::sharing::PartyIndex;
 
+use super::driver::Link;
 use super::stream::{JobStream, StreamReader, StreamWriter, Traffic};
 use super::{JobError, unexpected};
 use crate::wire::PeerMessage;
@@ -85,8 +84,9 @@ impl Mesh {
         parties.into_iter().try_for_each(|p| self.send(p, message))
     }
 
-    /// The next message from any party; an error names the party.
-    pub(crate) async fn recv(&mut self) -> Result<(PartyIndex, PeerMessage), JobError> {
+    /// The next message from any party, `JobFinished` included; an error
+    /// names the party.
+    async fn recv(&mut self) -> Result<(PartyIndex, PeerMessage), JobError> {
         loop {
             let (party, read, bytes) =
                 self.inbox.recv().await.ok_or_else(|| {
@@ -99,63 +99,6 @@ impl Mesh {
                 Err(JobError::Closed) if self.finished.get(&party) == Some(&true) => {}
                 Err(e) => return Err(e.from_party(&self.name(party))),
             }
-        }
-    }
-
-    /// Runs a machine from its first step to its output. `wrap` puts its
-    /// messages on the wire; `unwrap` takes them off (anything else is an
-    /// unexpected message).
-    pub(crate) async fn drive<S, O, M>(
-        &mut self,
-        first: Step<S, O, Addressed<M>>,
-        wrap: impl Fn(M) -> PeerMessage,
-        unwrap: impl Fn(PeerMessage) -> Option<M>,
-        mut handle: impl FnMut(
-            S,
-            PartyIndex,
-            M,
-        ) -> Result<Step<S, O, Addressed<M>>, unseen_protocol::Error>,
-    ) -> Result<O, JobError> {
-        let mut step = first;
-        loop {
-            for Addressed { to, message } in step.send {
-                self.send(to, &wrap(message))?;
-            }
-            let state = match step.next {
-                Progress::Done(output) => return Ok(output),
-                Progress::Continue(state) => state,
-            };
-            let (from, message) = self.recv().await?;
-            if let PeerMessage::JobFinished = message {
-                // A party whose part is over (it receives no result) may
-                // finish while others still run; it must not finish twice,
-                // and the job cannot go on once every other party has.
-                if self.finished.insert(from, true) == Some(true) {
-                    return Err(
-                        unexpected("one JobFinished", &message).from_party(&self.name(from))
-                    );
-                }
-                if self.finished.values().all(|done| *done) {
-                    return Err(JobError::Internal(
-                        "every other party finished before this party had its output".into(),
-                    ));
-                }
-                step = Step {
-                    next: Progress::Continue(state),
-                    send: Vec::new(),
-                };
-                continue;
-            }
-            let received = message.kind();
-            let message = unwrap(message).ok_or_else(|| {
-                JobError::Unexpected {
-                    expected: "a message of the job's protocol",
-                    received,
-                }
-                .from_party(&self.name(from))
-            })?;
-            step = handle(state, from, message)
-                .map_err(|e| JobError::from(e).from_party(&self.name(from)))?;
         }
     }
 
@@ -219,6 +162,37 @@ impl Mesh {
         }
         total.bytes_received = received.values().sum();
         total
+    }
+}
+
+impl Link for Mesh {
+    fn send_to(&mut self, to: PartyIndex, message: &PeerMessage) -> Result<(), JobError> {
+        self.send(to, message)
+    }
+
+    /// The next protocol message. A party whose part is over (it receives
+    /// no result) may finish while others still run: its `JobFinished` is
+    /// noted here. It must not finish twice, and the job cannot go on once
+    /// every other party has finished.
+    async fn recv_from(&mut self) -> Result<(PartyIndex, PeerMessage), JobError> {
+        loop {
+            let (from, message) = self.recv().await?;
+            if !matches!(message, PeerMessage::JobFinished) {
+                return Ok((from, message));
+            }
+            if self.finished.insert(from, true) == Some(true) {
+                return Err(unexpected("one JobFinished", &message).from_party(&self.name(from)));
+            }
+            if self.finished.values().all(|done| *done) {
+                return Err(JobError::Internal(
+                    "every other party finished before this party had its output".into(),
+                ));
+            }
+        }
+    }
+
+    fn name_of(&self, party: PartyIndex) -> String {
+        self.name(party)
     }
 }
 

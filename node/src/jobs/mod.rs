@@ -13,6 +13,7 @@ use rustls_pki_types::CertificateDer;
 use crate::wire::PeerMessage;
 
 pub mod connect;
+mod driver;
 mod mesh;
 pub mod psi;
 mod report;

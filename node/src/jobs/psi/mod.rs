@@ -12,15 +12,16 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
-use unseen_protocol::Progress;
 use unseen_protocol::ecdh_psi::{
     Message as PsiMessage, Mode, PsiOutput, PsiResult, Requester, RequesterState, Responder,
     ResponderState, Session,
 };
+use unseen_protocol::sharing::PartyIndex;
+use unseen_protocol::{Progress, Step};
 
 use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
-use crate::crash::{self, Step};
+use crate::crash::{self, Step as CrashStep};
 use crate::store::{JobEnd, Outcome, Role};
 use crate::wire::{self, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
 
@@ -36,6 +37,7 @@ fn session(accepted: &Accepted) -> Session {
     session
 }
 
+use super::driver::{Envelope, PairLink, drive, to_peer};
 use super::stream::{JobStream, Traffic};
 use super::{JobError, JobReport, JobStreams, StreamLimits, blocking, unexpected};
 
@@ -85,7 +87,7 @@ pub async fn run_requester(
             return Err(error);
         }
     };
-    crash::point(Role::Requester, Step::BeforeFinish);
+    crash::point(Role::Requester, CrashStep::BeforeFinish);
     let finished = stream.send(&PeerMessage::JobFinished);
     if let Err(error) = finished.and(stream.expect_end().await) {
         // We have our output; the peer's bookkeeping is its own affair.
@@ -247,21 +249,27 @@ async fn requester_exchange(
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Requester::start(session, data.ids(), &mut OsRng)).await?;
-    for message in messages {
-        stream.send(&PeerMessage::Psi(message))?;
-    }
+    let first = Step {
+        next: Progress::Continue(RequesterState::from(state)),
+        send: messages,
+    };
     let max_peer = accepted.max_peer_set_size;
-    let output = drive(
+    let mut link = PairLink {
         stream,
-        RequesterState::from(state),
-        Role::Requester,
-        |state, message| state.handle(message),
-        |message, stream| {
+        peer: RESPONDER,
+        name: &accepted.peer.name,
+    };
+    let output = drive(
+        &mut link,
+        to_peer(first, RESPONDER),
+        &envelope(Role::Requester),
+        |state: RequesterState, _, message| Ok(to_peer(state.handle(message)?, RESPONDER)),
+        |_, message, link| {
             if let PsiMessage::ResponderHello { set_size } = message {
                 // The state machine holds it to our limit; the deadline and
                 // the queue bound may grow with it.
                 let both = own.saturating_add((*set_size).min(max_peer));
-                stream.admitted(both, limits.job_deadline(both));
+                link.stream.admitted(both, limits.job_deadline(both));
             }
         },
     )
@@ -269,35 +277,19 @@ async fn requester_exchange(
     Ok((acceptance.terms, output))
 }
 
-/// One step of a PSI state machine, as [`drive`] calls it.
-type PsiHandler<S, O> =
-    fn(S, PsiMessage) -> Result<unseen_protocol::Step<S, O, PsiMessage>, unseen_protocol::Error>;
+/// The requester's and responder's places in a PSI job's two-party roster.
+const REQUESTER: PartyIndex = PartyIndex(0);
+const RESPONDER: PartyIndex = PartyIndex(1);
 
-/// Feeds a PSI state machine the peer's messages from `stream` and sends
-/// what it returns, until it is done. Each step runs off the async runtime
-/// (it hashes and multiplies); `observe` sees each message first.
-async fn drive<S: Send + 'static, O: Send + 'static>(
-    stream: &mut JobStream,
-    mut state: S,
-    role: Role,
-    handle: PsiHandler<S, O>,
-    mut observe: impl FnMut(&PsiMessage, &mut JobStream),
-) -> Result<O, JobError> {
-    loop {
-        let message = match stream.recv().await? {
-            PeerMessage::Psi(message) => message,
-            other => return Err(unexpected("a PSI message", &other)),
-        };
-        observe(&message, stream);
-        crash::point(role, Step::MidStream);
-        let step = blocking(move || handle(state, message)).await??;
-        for message in step.send {
-            stream.send(&PeerMessage::Psi(message))?;
-        }
-        match step.next {
-            Progress::Continue(next) => state = next,
-            Progress::Done(output) => return Ok(output),
-        }
+/// PSI messages in the envelope; `role`'s crash point runs before each step.
+fn envelope(role: Role) -> Envelope<PsiMessage> {
+    Envelope {
+        wrap: PeerMessage::Psi,
+        unwrap: |m| match m {
+            PeerMessage::Psi(m) => Some(m),
+            _ => None,
+        },
+        crash_role: Some(role),
     }
 }
 
@@ -377,7 +369,7 @@ pub(crate) async fn serve_request(
             .await;
         return Served::Refused;
     };
-    crash::point(Role::Responder, Step::BeforeAdmission);
+    crash::point(Role::Responder, CrashStep::BeforeAdmission);
     // Admission reads SQLite and hashes the dataset: keep it off the runtime.
     let admitted = {
         let (boundary, peer, request) = (boundary.clone(), peer.clone(), request.clone());
@@ -410,7 +402,7 @@ pub(crate) async fn serve_request(
         grant = %accepted.grant.id,
         "admitted job"
     );
-    crash::point(Role::Responder, Step::AfterCharge);
+    crash::point(Role::Responder, CrashStep::AfterCharge);
     let both = (accepted.data.ids().len() as u64).saturating_add(request.requester_set_size);
     stream.admitted(both, limits.limits.job_deadline(both));
     let result = match stream.send(&PeerMessage::JobAccepted(acceptance)) {
@@ -423,7 +415,7 @@ pub(crate) async fn serve_request(
     // reading would hold the record back); counting queued data messages as
     // sent errs on the side of charging.
     if result.is_ok() {
-        crash::point(Role::Responder, Step::BeforeFinish);
+        crash::point(Role::Responder, CrashStep::BeforeFinish);
     }
     let traffic = match &result {
         Ok(_) => stream.flush().await,
@@ -471,15 +463,24 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
     let data = accepted.data.clone();
     let (state, messages) =
         blocking(move || Responder::start(session, data.ids(), &mut OsRng)).await?;
-    for message in messages {
-        stream.send(&PeerMessage::Psi(message))?;
-    }
-    let output = drive(
+    let first = Step {
+        next: Progress::Continue(ResponderState::from(state)),
+        send: messages,
+    };
+    let name = accepted.peer.name.clone();
+    let mut link = PairLink {
         stream,
-        ResponderState::from(state),
-        Role::Responder,
-        |state, message| state.handle(message, &mut OsRng),
-        |_, _| {},
+        peer: REQUESTER,
+        name: &name,
+    };
+    let output = drive(
+        &mut link,
+        to_peer(first, REQUESTER),
+        &envelope(Role::Responder),
+        |state: ResponderState, _, message| {
+            Ok(to_peer(state.handle(message, &mut OsRng)?, REQUESTER))
+        },
+        |_, _, _| {},
     )
     .await?;
     let peer_set_size = output.peer_set_size;

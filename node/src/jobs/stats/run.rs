@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use unseen_protocol::JobId;
 use unseen_protocol::dp::Epsilon;
 use unseen_protocol::sharing::{
-    GroupResult, PartyIndex, Ring, SecureSum, StatsNoise, SumOutput, finish,
+    ExpectShares, GroupResult, PartyIndex, Ring, SecureSum, StatsNoise, SumOutput, finish,
 };
 
 use super::registry::{Arrival, Registry};
@@ -33,6 +33,7 @@ use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
 use crate::identity::{Fingerprint, Identity};
 use crate::jobs::connect::Connector;
+use crate::jobs::driver::{Envelope, drive};
 use crate::jobs::mesh::Mesh;
 use crate::jobs::psi::Served;
 use crate::jobs::stream::{JobStream, Traffic};
@@ -323,17 +324,22 @@ impl StatsNode {
             Ok::<_, JobError>(SecureSum::start(roster, &shares, &mut OsRng))
         })
         .await??;
-        let output = mesh
-            .drive(
-                first,
-                PeerMessage::Shares,
-                |m| match m {
-                    PeerMessage::Shares(s) => Some(s),
-                    _ => None,
-                },
-                |state, from, message| state.handle(from, message),
-            )
-            .await?;
+        let shares = Envelope {
+            wrap: PeerMessage::Shares,
+            unwrap: |m| match m {
+                PeerMessage::Shares(s) => Some(s),
+                _ => None,
+            },
+            crash_role: None,
+        };
+        let output = drive(
+            mesh,
+            first,
+            &shares,
+            |state: ExpectShares<u64>, from, message| state.handle(from, message),
+            |_, _, _| {},
+        )
+        .await?;
         // Nothing is released until every party has finished.
         mesh.finish().await?;
         let results = match output {
