@@ -12,7 +12,7 @@ use rand_core::{RngCore, SeedableRng};
 use unseen::node::config::NodePaths;
 use unseen::node::control::{self, ControlRequest, ControlResponse};
 use unseen::node::grant::GrantedProtocol;
-use unseen::node::stats::{StatsReport, StatsSpec};
+use unseen::node::stats::{HistogramSpec, Statistic, StatsReport, StatsSpec};
 use unseen::node::store::Outcome;
 
 use support::{PURPOSE, TestNode, general};
@@ -92,7 +92,7 @@ fn parties(
 
 fn spec(n: usize, extra: &str) -> StatsSpec {
     let mut text = format!(
-        "purpose = {PURPOSE:?}\nstatistics = [\"count\", \"sum\", \"mean\", \"std_dev\"]\n\
+        "purpose = {PURPOSE:?}\nstatistics = [\"count\", \"sum\", \"mean\", \"variance\", \"std_dev\"]\n\
          value = {{ column = \"balance\", digits = 2{extra} }}\n\
          group_by = {{ column = \"region\", groups = [\"east\", \"west\", \"north\"] }}\n\
          filters = [\"age >= 30\"]\nrecipients = [\"n0\"]\n"
@@ -171,6 +171,18 @@ fn assert_exact(report: &StatsReport, data: &[Rows]) {
             (cents(row.std_dev.as_deref().expect("std")) - std_dev).abs() <= 0.5 + 1e-3,
             "{row:?}"
         );
+        // The variance, in currency units squared, rounded to 2 digits.
+        let variance: f64 = row
+            .variance
+            .as_deref()
+            .expect("variance")
+            .parse()
+            .expect("decimal");
+        let expected = std_dev * std_dev / 10_000.0;
+        assert!(
+            (variance - expected).abs() <= 0.005 + expected * 1e-9,
+            "{row:?} vs {expected}"
+        );
     }
 }
 
@@ -180,6 +192,38 @@ async fn stats_among(n: usize) {
     let report = run_stats(&nodes[0], spec(n, ""))
         .await
         .expect("the job runs");
+    // A histogram of the balance over public bins, all parties pooled.
+    let edges = ["-1000", "0", "25000", "50000", "100000"];
+    let mut histogram = spec(n, "");
+    histogram.statistics = vec![Statistic::Histogram];
+    histogram.group_by = None;
+    histogram.filters.clear();
+    histogram.histogram = Some(HistogramSpec {
+        edges: edges.iter().map(ToString::to_string).collect(),
+    });
+    histogram.check().expect("a valid spec");
+    let binned = run_stats(&nodes[0], histogram)
+        .await
+        .expect("the histogram runs");
+    assert_eq!(binned.rows.len(), edges.len() - 1);
+    for (bin, row) in binned.rows.iter().enumerate() {
+        let (lo, hi) = (cents(edges[bin]) as i64, cents(edges[bin + 1]) as i64);
+        let count = data
+            .iter()
+            .flatten()
+            .filter(|(_, _, c)| lo <= *c && *c < hi)
+            .count();
+        // General data's minimum group size is 10: a bin below it is withheld.
+        if count < 10 {
+            assert!(row.suppressed.is_some() && row.count.is_none(), "{row:?}");
+            continue;
+        }
+        assert_eq!(
+            row.count.as_deref(),
+            Some(count.to_string().as_str()),
+            "{row:?}"
+        );
+    }
     assert_exact(&report, &data);
     // Every party recorded the job as completed, and every audit log verifies.
     for node in &nodes {
@@ -228,10 +272,34 @@ async fn two_parties_get_noisy_statistics_near_the_plain_ones() {
             "{row:?} vs {sum}"
         );
     }
+    // The release spent n1's grant's privacy budget: one job's epsilon.
+    let (grant, usage) = nodes[1]
+        .store()
+        .grants()
+        .expect("grants")
+        .into_iter()
+        .next()
+        .expect("n1's grant");
+    assert_eq!(usage.epsilon_micros, 1_000_000, "{usage:?}");
+    assert_eq!(usage.jobs_total, 1, "{usage:?}");
     // Without noise the same job is refused: two parties, exact input.
+    nodes[1].store().revoke_grant(&grant.id).expect("revoke");
     nodes[1].grant("n0", "accounts", |g| {
-        g.protocols = vec![GrantedProtocol::Stats]
+        g.protocols = vec![GrantedProtocol::Stats];
     });
+    let error = run_stats(&nodes[0], spec(2, ", clamp = \"100000\""))
+        .await
+        .expect_err("refused without noise");
+    assert!(error.contains("n1"), "{error}");
+    let refused = nodes[1]
+        .jobs()
+        .into_iter()
+        .find(|j| j.outcome == Outcome::Refused)
+        .expect("n1 recorded the refusal");
+    assert!(
+        refused.detail.as_deref().unwrap_or("").contains("noise"),
+        "{refused:?}"
+    );
     for node in &mut nodes {
         node.stop().await;
     }
@@ -257,6 +325,92 @@ async fn a_party_without_a_grant_stops_the_job_for_all() {
             assert_eq!(job.data_messages_sent, 0, "{}: {job:?}", node.name);
         }
     }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
+
+/// Groups below a party's minimum group size are suppressed for everyone:
+/// the largest k among the parties' terms applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn groups_below_any_partys_k_are_suppressed() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, data) = parties(root.path(), 3, None);
+    let clear = in_the_clear(&data);
+    // n2's owner asks for more records than the smallest group has.
+    let smallest = clear
+        .values()
+        .map(|(count, _, _)| *count)
+        .min()
+        .expect("groups");
+    let largest = clear
+        .values()
+        .map(|(count, _, _)| *count)
+        .max()
+        .expect("groups");
+    assert!(
+        smallest < largest,
+        "the data must have groups of different sizes"
+    );
+    let file = nodes[2].dir.join("accounts.csv");
+    let mut policy = general();
+    policy.min_group_size = smallest + 1;
+    nodes[2]
+        .store()
+        .put_dataset(
+            "accounts",
+            &unseen::node::dataset::scan(&file, "id").expect("scan"),
+            &policy,
+        )
+        .expect("dataset");
+    let report = run_stats(&nodes[0], spec(3, ""))
+        .await
+        .expect("the job runs");
+    assert_eq!(report.min_group_size, smallest + 1);
+    for row in &report.rows {
+        let (count, _, _) = clear[row.group.as_str()];
+        if count <= smallest {
+            assert!(
+                row.suppressed.is_some() && row.count.is_none() && row.sum.is_none(),
+                "{row:?}"
+            );
+        } else {
+            assert_eq!(
+                row.count.as_deref(),
+                Some(count.to_string().as_str()),
+                "{row:?}"
+            );
+        }
+    }
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
+
+/// A spec naming a party this node does not know is refused before any
+/// message leaves it; so is one whose value column a party lacks, by that
+/// party, before it admits anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_specs_are_refused_before_anything_is_sent() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, _) = parties(root.path(), 3, None);
+    let mut unknown = spec(3, "");
+    unknown.parties[2].node = "stranger".into();
+    let error = run_stats(&nodes[0], unknown).await.expect_err("refused");
+    assert!(
+        error.contains("stranger") && error.contains("peer add"),
+        "{error}"
+    );
+    let mut missing = spec(3, "");
+    missing.parties[1].value_column = Some("salary".into());
+    let error = run_stats(&nodes[0], missing).await.expect_err("refused");
+    assert!(error.contains("n1"), "{error}");
+    for node in &nodes {
+        for job in node.jobs() {
+            assert_eq!(job.data_messages_sent, 0, "{}: {job:?}", node.name);
+        }
+    }
+    assert!(nodes[1].jobs().is_empty(), "n1 refused before admission");
     for node in &mut nodes {
         node.stop().await;
     }

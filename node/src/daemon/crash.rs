@@ -22,6 +22,8 @@ pub enum Step {
     MidStream,
     /// The protocol is done; the job's end is not yet recorded.
     BeforeFinish,
+    /// A stats party holds every agreement; no share has left it.
+    AfterGo,
 }
 
 impl Step {
@@ -31,6 +33,7 @@ impl Step {
             Self::AfterCharge => "after-charge",
             Self::MidStream => "mid-stream",
             Self::BeforeFinish => "before-finish",
+            Self::AfterGo => "after-go",
         }
     }
 }

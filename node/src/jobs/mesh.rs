@@ -17,7 +17,7 @@ use unseen_protocol::sharing::PartyIndex;
 use super::driver::Link;
 use super::stream::{JobStream, StreamReader, StreamWriter, Traffic};
 use super::{JobError, unexpected};
-use crate::wire::PeerMessage;
+use crate::wire::{self, AbortCode, PeerMessage};
 
 /// What a reader task forwards: the party, what it read, and the bytes it
 /// has read so far on that stream.
@@ -121,47 +121,56 @@ impl Mesh {
         Ok(())
     }
 
-    /// Sends an abort for `error` to every party (if it warrants one).
+    /// Tells every party the job stops here, and why. Unlike a two-party
+    /// job, where a closed stream says it all, the other parties here may
+    /// not see the failure themselves (a third party dropped), so every
+    /// failure is sent on, naming the party it came from.
     pub(crate) fn abort(&mut self, error: &JobError) {
-        if let Some(abort) = error.abort() {
-            for writer in self.writers.values_mut() {
-                let _ = writer.send(&abort);
-            }
+        let abort = error.abort().unwrap_or_else(|| PeerMessage::Abort {
+            code: AbortCode::PartyFailed as u16,
+            reason: wire::reason(&error.to_string()),
+        });
+        for writer in self.writers.values_mut() {
+            let _ = writer.send(&abort);
         }
     }
 
-    /// Data-bearing messages queued so far, to all parties.
-    pub(crate) fn data_sent(&self) -> u64 {
-        self.writers.values().map(StreamWriter::data_sent).sum()
+    /// What crossed the job's streams so far.
+    pub(crate) fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes_sent: self.writers.values().map(StreamWriter::bytes_sent).sum(),
+            bytes_received: self.received.values().sum(),
+            data_sent: self.writers.values().map(StreamWriter::data_sent).sum(),
+            data_received: 0,
+        }
     }
 
-    /// Closes every stream and returns the traffic over all of them.
-    pub(crate) async fn close(self) -> Traffic {
+    /// Closes our direction of every stream. With `wait`, then waits (each
+    /// at most that long) for every other party to close its direction: a
+    /// party closes only after recording the job's end, so the requester
+    /// returns once every party's record exists. Without, stops reading.
+    pub(crate) async fn close(self, wait: Option<std::time::Duration>) {
         let Self {
             writers,
             readers,
-            received,
             inbox,
             ..
         } = self;
+        // Readers end once their stream does; nothing more is read.
         drop(inbox);
-        let mut total = Traffic::default();
-        let mut reader_states = Vec::new();
-        for reader in readers {
-            // A reader still waiting on a silent peer is stopped; its count
-            // of bytes is already in `received`.
-            reader.abort();
-            if let Ok(state) = reader.await {
-                reader_states.push(state);
+        for (_, writer) in writers {
+            writer.close_counted().await;
+        }
+        for mut reader in readers {
+            match wait {
+                Some(limit) => {
+                    if tokio::time::timeout(limit, &mut reader).await.is_err() {
+                        reader.abort();
+                    }
+                }
+                None => reader.abort(),
             }
         }
-        for (_, writer) in writers {
-            let traffic = writer.close_counted().await;
-            total.bytes_sent += traffic.bytes_sent;
-            total.data_sent += traffic.data_sent;
-        }
-        total.bytes_received = received.values().sum();
-        total
     }
 }
 

@@ -246,6 +246,11 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// Bytes written so far, framing included.
+    pub(crate) fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::Relaxed)
+    }
+
     /// Data-bearing messages queued so far.
     pub(crate) fn data_sent(&self) -> u64 {
         self.data_sent

@@ -208,7 +208,7 @@ pub(crate) struct GrantAdd {
     /// The dataset.
     #[arg(long)]
     pub(crate) dataset: String,
-    /// Comma-separated: psi, psi-ca.
+    /// Comma-separated: psi, psi-ca, stats.
     #[arg(long, value_delimiter = ',', required = true)]
     pub(crate) protocols: Vec<unseen_node::grant::GrantedProtocol>,
     /// The purpose jobs must state.

@@ -281,19 +281,24 @@ impl StatsNode {
     ) -> Result<Option<StatsReport>, JobError> {
         let mut mesh = Mesh::new(streams);
         let result = self.sum(&running, &agreements, &mut mesh).await;
-        if let Err(error) = &result {
-            mesh.abort(error);
+        let traffic = mesh.traffic();
+        match result {
+            Ok((released, agreements)) => {
+                let report =
+                    released.map(|results| self.report(&running, &agreements, &results, traffic));
+                // Recorded before our streams close: the requester returns
+                // only once every party has closed, so every record exists.
+                self.end(&running, traffic, traffic.data_sent, Ok(report.as_ref()));
+                mesh.close(Some(self.limits.message_timeout)).await;
+                Ok(report)
+            }
+            Err(error) => {
+                mesh.abort(&error);
+                mesh.close(None).await;
+                self.end(&running, traffic, traffic.data_sent, Err(&error));
+                Err(error)
+            }
         }
-        let data_sent = mesh.data_sent();
-        let traffic = mesh.close().await;
-        let report = result.map(|(released, agreements)| {
-            released.map(|results| self.report(&running, &agreements, &results, traffic))
-        });
-        match &report {
-            Ok(report) => self.end(&running, traffic, data_sent, Ok(report.as_ref())),
-            Err(error) => self.end(&running, traffic, data_sent, Err(error)),
-        }
-        report
     }
 
     async fn sum(
@@ -612,6 +617,7 @@ impl StatsNode {
         if let Err(e) = self.record_agreement(&running.manifest, &all).await {
             return Err((e, Some(stream)));
         }
+        crate::crash::point(crate::store::Role::Responder, crate::crash::Step::AfterGo);
         let manifest = &running.manifest;
         let names = &manifest.names;
         let mut streams = vec![(PartyIndex(0), names[0].clone(), stream)];

@@ -148,6 +148,8 @@ pub enum AbortCode {
     /// The release terms in the acceptance are not the ones its epsilon and
     /// delta give.
     BadReleaseTerms = 105,
+    /// Another party of a job of several failed or dropped.
+    PartyFailed = 106,
 }
 
 /// Why a frame's payload is not a message.
