@@ -200,6 +200,9 @@ async fn stats_among(n: usize) {
     histogram.filters.clear();
     histogram.histogram = Some(HistogramSpec {
         edges: edges.iter().map(ToString::to_string).collect(),
+        start: None,
+        width: None,
+        bins: None,
     });
     histogram.check().expect("a valid spec");
     let binned = run_stats(&nodes[0], histogram)

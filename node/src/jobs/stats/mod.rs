@@ -19,7 +19,8 @@ pub use report::{StatsReport, StatsRow};
 pub use run::StatsNode;
 pub(crate) use run::arrive;
 pub use spec::{
-    GroupSpec, HistogramSpec, MAX_GROUPS, PartySpec, SpecError, Statistic, StatsSpec, ValueSpec,
+    GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, PartySpec, SpecError, Statistic,
+    StatsSpec, ValueSpec,
 };
 
 use unseen_protocol::sharing::{Layout, LocalStats, PartyIndex, Roster, StatsError, StatsNoise};
@@ -262,9 +263,11 @@ pub fn local_stats(
             }
             _ if !edges.is_empty() => {
                 let v = value.unwrap_or_default();
-                match edges.windows(2).position(|w| w[0] <= v && v < w[1]) {
-                    Some(bin) => bin,
-                    None => continue, // outside every bin
+                // The first edge above v closes v's bin.
+                match edges.partition_point(|e| *e <= v) {
+                    0 => continue,                             // below every bin
+                    above if above == edges.len() => continue, // past every bin
+                    above => above - 1,
                 }
             }
             _ => 0,

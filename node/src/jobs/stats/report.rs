@@ -99,11 +99,12 @@ fn labels(spec: &StatsSpec) -> Vec<String> {
     if let Some(g) = &spec.group_by {
         return g.groups.clone();
     }
-    if let Some(h) = &spec.histogram {
-        return h
-            .edges
+    if spec.histogram.is_some() {
+        let scale = spec.scale();
+        return spec
+            .scaled_edges()
             .windows(2)
-            .map(|w| format!("[{}, {})", w[0], w[1]))
+            .map(|w| format!("[{}, {})", scale.decode(w[0]), scale.decode(w[1])))
             .collect();
     }
     vec!["all".into()]

@@ -214,6 +214,8 @@ impl StatsNode {
                 Ok((stream, Ok(PeerMessage::StatsAccepted(agreement)))) => {
                     match running.manifest.verify(party, &agreement) {
                         Ok(()) => {
+                            let mut stream = stream;
+                            self.size(&mut stream, running);
                             agreements[party] = Some(agreement);
                             streams.push((PartyIndex(party), name, stream));
                             continue;
@@ -505,13 +507,7 @@ impl StatsNode {
             accepted,
             me,
         };
-        let width = running.plan.layout.width() as u64 * parties as u64;
-        stream.admitted_bytes(
-            width.saturating_mul(QUEUE_BYTES_PER_SHARE),
-            self.limits
-                .limits
-                .job_deadline(running.accepted.data.ids().len() as u64),
-        );
+        self.size(&mut stream, &running);
         let joined = self
             .join(&running, &request, agreement, stream, arrivals)
             .await;
@@ -623,7 +619,7 @@ impl StatsNode {
         let mut streams = vec![(PartyIndex(0), names[0].clone(), stream)];
         let n = manifest.spec.parties.len();
         for k in running.me + 1..n {
-            let opened = self.open_to(manifest, k, running.me).await;
+            let opened = self.open_to(running, k).await;
             match opened {
                 Ok((name, s)) => streams.push((PartyIndex(k), name, s)),
                 Err(e) => return Err(abort_all(e, streams).await),
@@ -654,12 +650,7 @@ impl StatsNode {
                 stream.fail(&e).await;
                 return Err(abort_all(e, streams).await);
             }
-            stream.admitted_bytes(
-                (running.plan.layout.width() * n) as u64 * QUEUE_BYTES_PER_SHARE,
-                self.limits
-                    .limits
-                    .job_deadline(running.accepted.data.ids().len() as u64),
-            );
+            self.size(&mut stream, running);
             streams.push((
                 PartyIndex(from),
                 names.get(from).cloned().unwrap_or_default(),
@@ -669,13 +660,22 @@ impl StatsNode {
         Ok((streams, all))
     }
 
+    /// Bounds a stream by the job's size: what it may queue (each share
+    /// message is one layout's width; a party sends at most two per peer)
+    /// and how long it may run (from the rows this party brings).
+    fn size(&self, stream: &mut JobStream, running: &Running) {
+        let width = running.plan.layout.width() as u64;
+        stream.admitted_bytes(
+            width.saturating_mul(2 * QUEUE_BYTES_PER_SHARE),
+            self.limits
+                .limits
+                .job_deadline(running.accepted.data.ids().len() as u64),
+        );
+    }
+
     /// Opens this party's stream to party `k` and says who it is.
-    async fn open_to(
-        &self,
-        manifest: &StatsManifest,
-        k: usize,
-        me: usize,
-    ) -> Result<(String, JobStream), JobError> {
+    async fn open_to(&self, running: &Running, k: usize) -> Result<(String, JobStream), JobError> {
+        let (manifest, me) = (&running.manifest, running.me);
         let fingerprint = Fingerprint::parse(&manifest.spec.parties[k].node)
             .map_err(|e| JobError::Internal(e.to_string()))?;
         let store = self.store.clone();
@@ -688,11 +688,7 @@ impl StatsNode {
                 ))
             })?;
         let mut stream = self.limits.stream(self.connector.open(&peer).await?);
-        let n = manifest.spec.parties.len() as u64;
-        stream.admitted_bytes(
-            n * n * 3 * QUEUE_BYTES_PER_SHARE * crate::jobs::stats::MAX_GROUPS as u64,
-            self.limits.limits.job_deadline(0),
-        );
+        self.size(&mut stream, running);
         stream.send(&PeerMessage::StatsHello {
             job_id: manifest.job_id.clone(),
             from: u16::try_from(me).unwrap_or(u16::MAX),

@@ -73,13 +73,26 @@ pub struct GroupSpec {
     pub groups: Vec<String>,
 }
 
-/// A histogram of the value column over public bin edges: bin i holds
-/// values in `[edges[i], edges[i+1])`; values outside every bin are left out.
+/// The most bins of equal width a histogram may have: one ring element per
+/// party each (a 2^20-bin histogram is a secure sum of a 2^20-element
+/// vector; its shares need frames of about 9 MB, see `max_frame_bytes`).
+pub const MAX_REGULAR_BINS: u32 = 1 << 20;
+
+/// A histogram of the value column over public bins: listed edges, bin i
+/// holding values in `[edges[i], edges[i+1])`, or `bins` bins of equal
+/// `width` from `start`. Values outside every bin are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistogramSpec {
-    /// Increasing edges, as decimals.
+    /// Increasing edges, as decimals (or none, with the regular form).
+    #[serde(default)]
     pub edges: Vec<String>,
+    /// The regular form's first edge, as a decimal.
+    pub start: Option<String>,
+    /// The regular form's bin width, as a decimal.
+    pub width: Option<String>,
+    /// The regular form's number of bins.
+    pub bins: Option<u32>,
 }
 
 /// One party: a node, by the name this node knows it by, and its dataset.
@@ -242,6 +255,39 @@ impl StatsSpec {
 
     fn check_edges(&self, histogram: &HistogramSpec) -> Result<(), SpecError> {
         let scale = self.scale();
+        match (&histogram.start, &histogram.width, histogram.bins) {
+            (None, None, None) => {}
+            (Some(start), Some(width), Some(bins)) if histogram.edges.is_empty() => {
+                let start = scale
+                    .encode(start)
+                    .map_err(|e| invalid("histogram.start", e.to_string()))?;
+                let width = scale
+                    .encode(width)
+                    .map_err(|e| invalid("histogram.width", e.to_string()))?;
+                if width <= 0 || !(1..=MAX_REGULAR_BINS).contains(&bins) {
+                    return Err(invalid(
+                        "histogram",
+                        format!("give a positive width and 1 to {MAX_REGULAR_BINS} bins"),
+                    ));
+                }
+                let end = i128::from(bins)
+                    .checked_mul(width)
+                    .and_then(|w| w.checked_add(start));
+                if end.is_none_or(|end| end.abs() > unseen_protocol::sharing::MAX_SCALED) {
+                    return Err(invalid(
+                        "histogram",
+                        "the bins reach past the largest value",
+                    ));
+                }
+                return Ok(());
+            }
+            _ => {
+                return Err(invalid(
+                    "histogram",
+                    "give either edges = [...] or all of start, width and bins",
+                ));
+            }
+        }
         let edges: Vec<i128> = histogram
             .edges
             .iter()
@@ -325,6 +371,14 @@ impl StatsSpec {
     /// The histogram's edges, scaled (checked by [`Self::parse`]).
     pub fn scaled_edges(&self) -> Vec<i128> {
         let scale = self.scale();
+        if let Some(h) = &self.histogram
+            && let (Some(start), Some(width), Some(bins)) = (&h.start, &h.width, h.bins)
+        {
+            let (Ok(start), Ok(width)) = (scale.encode(start), scale.encode(width)) else {
+                return Vec::new();
+            };
+            return (0..=i128::from(bins)).map(|i| start + i * width).collect();
+        }
         self.histogram
             .iter()
             .flat_map(|h| h.edges.iter())

@@ -455,3 +455,40 @@ fn a_non_numeric_value_or_filter_cell_names_its_line() {
         "{err:?}"
     );
 }
+
+#[test]
+fn regular_bins_are_the_listed_edges_they_stand_for() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/stats.example.toml"
+    ))
+    .expect("example");
+    let base = example
+        .replace("statistics = [\"count\", \"mean\", \"std_dev\"]", "statistics = [\"histogram\"]")
+        .replace(
+            "group_by = { column = \"region\", groups = [\"east\", \"west\", \"north\", \"south\"] }",
+            "",
+        );
+    let listed = StatsSpec::parse(&format!(
+        "histogram = {{ edges = [\"0\", \"2.5\", \"5\", \"7.5\"] }}\n{base}"
+    ))
+    .expect("listed");
+    let regular = StatsSpec::parse(&format!(
+        "histogram = {{ start = \"0\", width = \"2.5\", bins = 3 }}\n{base}"
+    ))
+    .expect("regular");
+    assert_eq!(listed.scaled_edges(), regular.scaled_edges());
+    assert_eq!(regular.scaled_edges(), vec![0, 250, 500, 750]);
+    for bad in [
+        "histogram = { start = \"0\", width = \"0\", bins = 3 }",
+        "histogram = { start = \"0\", width = \"1\", bins = 0 }",
+        "histogram = { start = \"0\", bins = 3 }",
+        "histogram = { edges = [\"0\", \"1\"], start = \"0\", width = \"1\", bins = 3 }",
+        "histogram = { start = \"0\", width = \"1\", bins = 2000000 }",
+    ] {
+        assert!(
+            StatsSpec::parse(&format!("{bad}\n{base}")).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -110,13 +110,31 @@ fn check_spec(spec: &StatsSpec) -> Result<(), WireError> {
         .filters
         .iter()
         .chain(spec.group_by.iter().flat_map(|g| &g.groups))
-        .chain(spec.histogram.iter().flat_map(|h| &h.edges));
+        .chain(spec.histogram.iter().flat_map(|h| &h.edges))
+        .chain(
+            spec.histogram
+                .iter()
+                .flat_map(|h| h.start.iter().chain(&h.width)),
+        );
     for t in texts {
         text("text in the spec", t, MAX_SPEC_TEXT_BYTES)?;
     }
     let groups = spec.group_by.as_ref().map_or(0, |g| g.groups.len());
     let edges = spec.histogram.as_ref().map_or(0, |h| h.edges.len());
     let max = crate::jobs::stats::MAX_GROUPS;
+    let bins = spec
+        .histogram
+        .as_ref()
+        .and_then(|h| h.bins)
+        .map_or(0, |b| b as usize);
+    if bins > crate::jobs::stats::MAX_REGULAR_BINS as usize {
+        return Err(too_long(
+            "histogram bins",
+            bins,
+            crate::jobs::stats::MAX_REGULAR_BINS as usize,
+            "bins",
+        ));
+    }
     if groups > max || edges > max + 1 {
         return Err(too_long(
             "groups or bins",
