@@ -193,12 +193,22 @@ fn a_party_killed_mid_job_fails_it_everywhere_with_nothing_released() {
     );
     assert!(!csv.exists(), "nothing is released");
     served[2].wait_killed();
+    // Bank b learns of the failure from bank a's abort or its own stream to
+    // bank c, and records it; wait (bounded) for that record.
     for dir in &dirs[..2] {
-        let jobs = ok(dir, &["jobs", "--json"]);
-        let line = jobs
-            .lines()
-            .find(|l| l.contains("secure-stats"))
-            .expect("the job");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let line = loop {
+            let jobs = ok(dir, &["jobs", "--json"]);
+            let line = jobs
+                .lines()
+                .find(|l| l.contains("secure-stats"))
+                .expect("the job")
+                .to_string();
+            if !line.contains("\"running\"") || std::time::Instant::now() > deadline {
+                break line;
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(50));
+        };
         assert!(line.contains("\"failed\""), "{line}");
         assert!(!line.contains("\"completed\""), "{line}");
     }

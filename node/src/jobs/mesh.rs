@@ -126,10 +126,7 @@ impl Mesh {
     /// not see the failure themselves (a third party dropped), so every
     /// failure is sent on, naming the party it came from.
     pub(crate) fn abort(&mut self, error: &JobError) {
-        let abort = error.abort().unwrap_or_else(|| PeerMessage::Abort {
-            code: AbortCode::PartyFailed as u16,
-            reason: wire::reason(&error.to_string()),
-        });
+        let abort = abort_for_parties(error);
         for writer in self.writers.values_mut() {
             let _ = writer.send(&abort);
         }
@@ -171,6 +168,27 @@ impl Mesh {
                 None => reader.abort(),
             }
         }
+    }
+}
+
+/// The abort that tells the other parties of a job why it stops, naming
+/// the party at fault: they know each other, and may not see the failure
+/// themselves (a third party dropped).
+pub(crate) fn abort_for_parties(error: &JobError) -> PeerMessage {
+    let abort = |code: u16, reason: String| PeerMessage::Abort {
+        code,
+        reason: wire::reason(&reason),
+    };
+    let failed = AbortCode::PartyFailed as u16;
+    match error {
+        JobError::Connect { peer, .. } => abort(failed, format!("{peer}: cannot be reached")),
+        JobError::Party { party, error } => match error.abort() {
+            Some(PeerMessage::Abort { code, reason }) => abort(code, format!("{party}: {reason}")),
+            _ => abort(failed, format!("{party}: {error}")),
+        },
+        other => other
+            .abort()
+            .unwrap_or_else(|| abort(failed, other.to_string())),
     }
 }
 

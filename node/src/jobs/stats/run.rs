@@ -521,7 +521,10 @@ impl StatsNode {
             Err((error, stream)) => {
                 tracing::warn!(peer = %peer.name, job = %running.manifest.job_id, "stats job failed before any share: {error}");
                 let traffic = match stream {
-                    Some(stream) => stream.fail(&error).await,
+                    Some(mut stream) => {
+                        let _ = stream.send(&crate::jobs::mesh::abort_for_parties(&error));
+                        stream.close().await
+                    }
                     None => Traffic::default(),
                 };
                 self.end(&running, traffic, 0, Err(&error));
@@ -701,8 +704,10 @@ async fn abort_all(
     error: JobError,
     streams: Vec<(PartyIndex, String, JobStream)>,
 ) -> (JobError, Option<JobStream>) {
-    for (_, _, stream) in streams {
-        stream.fail(&error).await;
+    let abort = crate::jobs::mesh::abort_for_parties(&error);
+    for (_, _, mut stream) in streams {
+        let _ = stream.send(&abort);
+        stream.close().await;
     }
     (error, None)
 }
