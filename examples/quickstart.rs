@@ -1,14 +1,16 @@
-//! The main job: two organisations find their common customers without
-//! handing their customer lists to each other.
+//! The main job: organisations compute joint results without handing their
+//! data to each other.
 //!
-//! Makes deterministic synthetic data for a bank and a retailer (about
-//! 100,000 customers each, with a known overlap; no real personal data),
-//! starts a node for each on 127.0.0.1, runs PSI-CA (the size only) and PSI
-//! (the bank's matching rows) between them over QUIC with mutual TLS, and
-//! prints the results next to the true overlap and each node's job record.
-//! Along the way each data owner grades its data and grants the other a
-//! metered use of it; a job over quota is refused; and each node's audit
-//! log is verified.
+//! Makes deterministic synthetic data for a bank, a retailer and an insurer
+//! (100,000, 100,000 and 60,000 customers; no real personal data), starts a
+//! node for each on 127.0.0.1, and over QUIC with mutual TLS runs PSI-CA
+//! (the size only) and PSI (the bank's matching rows) between the bank and
+//! the retailer, then a horizontal statistic across all three (customer age
+//! by city: count, mean and standard deviation over every organisation's
+//! rows, by secure aggregation), printing each result next to the same
+//! figure computed in the clear. Along the way each data owner grades its
+//! data and grants a metered use of it; a job over quota is refused; and
+//! each node's audit log is verified.
 //!
 //! Run: `cargo run --release --example quickstart`. Everything it writes is
 //! under `target/quickstart/`.
@@ -31,12 +33,63 @@ use unseen::node::identity::Identity;
 use unseen::node::jobs::JobReport;
 use unseen::node::policy::{self, DataPolicy, Grade, LegalBasis};
 use unseen::node::server::Node;
+use unseen::node::stats::{StatsReport, StatsSpec};
 use unseen::node::store::Store;
 use unseen::node::{dataset, setup};
 
 const PURPOSE: &str = "joint loyalty programme sizing";
 
 const CUSTOMERS_PER_ORG: u64 = 100_000;
+const CITIES: [&str; 4] = ["Shanghai", "Shenzhen", "Chengdu", "Beijing"];
+const STATS_PURPOSE: &str = "customer age profile by city";
+
+/// A customer's age: 18 to 89, skewed by `shift` years for each organisation.
+fn age(rng: &mut ChaCha20Rng, shift: u32) -> u32 {
+    (18 + shift + (rng.next_u32() % 50) + (rng.next_u32() % 25)).min(89)
+}
+
+/// The insurer's policyholders: the same schema for age and city as the
+/// others' customers (its own column names), and no shared ids needed.
+fn write_insurer_data(dir: &Path) -> Result<PathBuf> {
+    let mut rng = ChaCha20Rng::seed_from_u64(2026);
+    let mut text = String::from("customer_id,branch_city,holder_age,premium_cny\n");
+    for n in 0..60_000u64 {
+        let city = CITIES[(rng.next_u32() % 4) as usize];
+        let age = age(&mut rng, 3);
+        writeln!(text, "PH{n:08},{city},{age},{}", rng.next_u32() % 20_000)?;
+    }
+    let csv = dir.join("insurer_policyholders.csv");
+    std::fs::write(&csv, text)?;
+    Ok(csv)
+}
+
+/// Per city over the three files, in the clear: (count, mean, sample
+/// standard deviation) of age. Each file is (path, city column, age column).
+fn stats_in_the_clear(files: &[(&Path, usize, usize)]) -> Result<Vec<(String, u64, f64, f64)>> {
+    let mut ages: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for (path, city_at, age_at) in files {
+        for line in std::fs::read_to_string(path)?.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            // Rows without an id are left out of every job.
+            if cells[0].trim().is_empty() {
+                continue;
+            }
+            ages.entry(cells[*city_at].to_string())
+                .or_default()
+                .push(cells[*age_at].parse()?);
+        }
+    }
+    Ok(CITIES
+        .iter()
+        .map(|city| {
+            let values = &ages[*city];
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            ((*city).to_string(), values.len() as u64, mean, var.sqrt())
+        })
+        .collect())
+}
 const COMMON_CUSTOMERS: u64 = 31_416;
 
 /// Writes the two CSV files and returns the true number of common customers,
@@ -46,27 +99,34 @@ fn write_sample_data(dir: &Path) -> Result<(PathBuf, PathBuf, usize)> {
     // Customer numbers: the first COMMON_CUSTOMERS are shared; the rest of
     // each organisation's customers are its own.
     let id = |n: u64| format!("CN{:010}", n * 7_919 % 10_000_000_019);
-    let mut bank = String::from("customer_id,segment,balance_cny\n");
-    let mut shop = String::from("customer_id,store,annual_spend_cny\n");
+    let mut bank = String::from("customer_id,segment,city,age,balance_cny\n");
+    let mut shop = String::from("customer_id,store,age,annual_spend_cny\n");
     for n in 0..CUSTOMERS_PER_ORG {
         let customer = id(n);
         let segment = ["retail", "premier", "private"][(rng.next_u32() % 3) as usize];
-        writeln!(bank, "{customer},{segment},{}", rng.next_u32() % 2_000_000)?;
+        let city = CITIES[(rng.next_u32() % 4) as usize];
+        let age = age(&mut rng, 0);
+        writeln!(
+            bank,
+            "{customer},{segment},{city},{age},{}",
+            rng.next_u32() % 2_000_000
+        )?;
         // Real exports are messy: a few duplicates and padded ids, which the
         // node's normalisation must not count twice.
         if n % 1_000 == 0 {
-            writeln!(bank, "  {customer} ,{segment},0")?;
+            writeln!(bank, "  {customer} ,{segment},{city},{age},0")?;
         }
     }
-    writeln!(bank, ",retail,0")?; // a row with no id: counted and left out
+    writeln!(bank, ",retail,Beijing,40,0")?; // a row with no id: counted and left out
     for n in 0..CUSTOMERS_PER_ORG {
         let customer = if n < COMMON_CUSTOMERS {
             id(n)
         } else {
             id(CUSTOMERS_PER_ORG + n)
         };
-        let store = ["Shanghai", "Shenzhen", "Chengdu", "Beijing"][(rng.next_u32() % 4) as usize];
-        writeln!(shop, "{customer},{store},{}", rng.next_u32() % 50_000)?;
+        let store = CITIES[(rng.next_u32() % 4) as usize];
+        let age = age(&mut rng, 6);
+        writeln!(shop, "{customer},{store},{age},{}", rng.next_u32() % 50_000)?;
     }
     let bank_csv = dir.join("bank_customers.csv");
     let shop_csv = dir.join("shop_customers.csv");
@@ -152,6 +212,17 @@ fn grant(
     max_jobs: u64,
     noise: Option<u64>,
 ) -> Result<String> {
+    grant_for(owner, peer, protocols, max_jobs, noise, PURPOSE)
+}
+
+fn grant_for(
+    owner: &Org,
+    peer: &Org,
+    protocols: &[GrantedProtocol],
+    max_jobs: u64,
+    noise: Option<u64>,
+    purpose: &str,
+) -> Result<String> {
     let store = store(&owner.dir)?;
     let now = store.now();
     let mut id = [0u8; 6];
@@ -167,7 +238,7 @@ fn grant(
         peer: peer.name.into(),
         dataset: "customers".into(),
         protocols: protocols.to_vec(),
-        purpose: PURPOSE.into(),
+        purpose: purpose.into(),
         created_at: rfc3339(now),
         expires_at: rfc3339(now + time::Duration::days(30)),
         revoked_at: None,
@@ -226,6 +297,42 @@ async fn run_psi(
     }
 }
 
+async fn run_stats(org: &OrgDir) -> Result<StatsReport> {
+    let spec = StatsSpec::parse(&format!(
+        r#"
+purpose = "{STATS_PURPOSE}"
+statistics = ["count", "mean", "std_dev"]
+value = {{ column = "age", digits = 2 }}
+group_by = {{ column = "city", groups = ["Shanghai", "Shenzhen", "Chengdu", "Beijing"] }}
+recipients = ["bank"]
+
+[[party]]
+node = "bank"
+dataset = "customers"
+
+[[party]]
+node = "shop"
+dataset = "customers"
+group_column = "store"
+
+[[party]]
+node = "insurer"
+dataset = "customers"
+value_column = "holder_age"
+group_column = "branch_city"
+"#
+    ))?;
+    let socket = NodePaths::new(&org.dir).control_socket();
+    let request = ControlRequest::RunStats {
+        spec: Box::new(spec),
+    };
+    match control::request(&org.dir, &socket, &request).await? {
+        ControlResponse::Stats(report) => Ok(*report),
+        ControlResponse::Error { message } => bail!("the stats job failed: {message}"),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
 fn print_jobs(org: &OrgDir) -> Result<()> {
     println!("  {}'s job log:", org.name);
     for job in store(&org.dir)?.jobs()? {
@@ -269,7 +376,7 @@ fn verify_audit(org: &OrgDir) -> Result<()> {
     let verified = audit::verify(store(&org.dir)?.audit_entries()?, identity.cert(), None)
         .with_context(|| format!("{}'s audit log does not verify", org.name))?;
     println!(
-        "  {}: audit log verified: {} entries, {} job manifests signed by both nodes, head {}…",
+        "  {}: audit log verified: {} entries, {} job manifests signed by every party, head {}…",
         org.name,
         verified.entries,
         verified.manifests,
@@ -290,17 +397,23 @@ async fn main() -> Result<()> {
     let (bank_csv, shop_csv, true_overlap) = write_sample_data(&root)?;
     println!("  true overlap, computed in the clear for comparison: {true_overlap}");
 
-    println!("2. Two nodes on 127.0.0.1; each registers the other's certificate fingerprint");
+    let insurer_csv = write_insurer_data(&root)?;
+
+    println!("2. Three nodes on 127.0.0.1; each registers the others' certificate fingerprints");
     // The bank's data is important: it may only feed aggregates, and asking
     // for a PSI reveals nothing of it but its size. The shop's is general.
     let bank = create_org(&root, "bank", &bank_csv, Grade::Important)?;
     let shop = create_org(&root, "shop", &shop_csv, Grade::General)?;
-    register(&bank, &shop)?;
-    register(&shop, &bank)?;
+    let insurer = create_org(&root, "insurer", &insurer_csv, Grade::General)?;
+    for (a, b) in [(&bank, &shop), (&bank, &insurer), (&shop, &insurer)] {
+        register(a, b)?;
+        register(b, a)?;
+    }
     println!(
-        "  bank {}  shop {}",
+        "  bank {}  shop {}  insurer {}",
         bank.node.quic_addr()?,
-        shop.node.quic_addr()?
+        shop.node.quic_addr()?,
+        insurer.node.quic_addr()?
     );
 
     println!("3. Each data owner grants the other the use of its data");
@@ -311,11 +424,18 @@ async fn main() -> Result<()> {
     grant(&bank, &shop, &[psi_ca], 10, Some(1_000_000))?;
     grant(&bank, &shop, &[psi], 10, None)?;
     grant(&shop, &bank, &[psi, psi_ca], 2, None)?;
+    // The shop and the insurer let the bank receive joint statistics over
+    // their customers: secure aggregation among three, totals only.
+    let stats = [GrantedProtocol::Stats];
+    grant_for(&shop, &bank, &stats, 5, None, STATS_PURPOSE)?;
+    grant_for(&insurer, &bank, &stats, 5, None, STATS_PURPOSE)?;
     let (bank, bank_run) = (OrgDir::from(&bank), bank.node.start()?);
     let (shop, shop_run) = (OrgDir::from(&shop), shop.node.start()?);
+    let (insurer, insurer_run) = (OrgDir::from(&insurer), insurer.node.start()?);
     // As `unseen peer add` does: a serving node reads its peers again when told.
-    peers_changed(&bank).await?;
-    peers_changed(&shop).await?;
+    for org in [&bank, &shop, &insurer] {
+        peers_changed(org).await?;
+    }
 
     println!("4. PSI-CA: the bank learns only how many customers they share");
     let ca = run_psi(&bank, true, None)
@@ -353,18 +473,64 @@ async fn main() -> Result<()> {
     print_quota(&bank)?;
     print_quota(&shop)?;
 
-    println!("7. Job records");
+    println!(
+        "7. Joint statistics across all three: customer age by city, over every organisation's rows"
+    );
+    println!(
+        "  (each node shares its own per-city count, sum and sum of squares; only the totals open, to the bank)"
+    );
+    let report = run_stats(&bank).await?;
+    let clear = stats_in_the_clear(&[(&bank_csv, 2, 3), (&shop_csv, 1, 2), (&insurer_csv, 1, 2)])?;
+    println!(
+        "  {:<9} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}",
+        "city", "count", "mean", "std_dev", "clear:", "mean", "std_dev"
+    );
+    for (row, (city, count, mean, std_dev)) in report.rows.iter().zip(&clear) {
+        println!(
+            "  {:<9} {:>8} {:>8} {:>8}   {:>8} {:>8.2} {:>8.2}",
+            row.group,
+            row.count.as_deref().unwrap_or("-"),
+            row.mean.as_deref().unwrap_or("-"),
+            row.std_dev.as_deref().unwrap_or("-"),
+            count,
+            mean,
+            std_dev
+        );
+        ensure!(row.group == *city, "groups out of order");
+        ensure!(
+            row.count.as_deref() == Some(count.to_string().as_str()),
+            "the joint count for {city} differs from the clear one"
+        );
+        let close = |released: Option<&str>, clear: f64| {
+            released
+                .and_then(|r| r.parse::<f64>().ok())
+                .is_some_and(|r| (r - clear).abs() <= 0.005 + 1e-9)
+        };
+        ensure!(
+            close(row.mean.as_deref(), *mean) && close(row.std_dev.as_deref(), *std_dev),
+            "the joint mean or standard deviation for {city} differs from the clear one"
+        );
+    }
+    println!(
+        "  equal to the clear computation (means and deviations to 2 digits); {} bytes sent by the bank, {} ms",
+        report.bytes_sent, report.duration_ms
+    );
+
+    println!("8. Job records");
     print_jobs(&bank)?;
     print_jobs(&shop)?;
+    print_jobs(&insurer)?;
 
     bank_run.shutdown().await;
     shop_run.shutdown().await;
+    insurer_run.shutdown().await;
 
-    println!("8. Audit: each node's hash-chained, signed log, checked with its certificate");
+    println!("9. Audit: each node's hash-chained, signed log, checked with its certificate");
     verify_audit(&bank)?;
     verify_audit(&shop)?;
+    verify_audit(&insurer)?;
 
-    println!("9. Check against the true overlap ({true_overlap})");
+    println!("10. Check against the true overlap ({true_overlap})");
     let (ca, psi) = (
         ca.intersection_size.unwrap_or(0),
         psi.intersection_size.unwrap_or(0),

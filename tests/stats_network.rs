@@ -29,8 +29,9 @@ fn rows(seed: u64, count: usize) -> Rows {
         .map(|_| {
             let region = REGIONS[(rng.next_u32() % 3) as usize];
             let age = 18 + rng.next_u32() % 60;
-            // -500.00 to 99,499.99: negative balances too.
-            let balance = i64::from(rng.next_u32() % 10_000_000) - 50_000;
+            // -500.00 to about 10^9: negative balances too, and squares past
+            // 2^63, so sums of squares need the 128-bit ring.
+            let balance = (rng.next_u64() % 100_000_000_000) as i64 - 50_000;
             (region, age, balance)
         })
         .collect()
@@ -193,7 +194,7 @@ async fn stats_among(n: usize) {
         .await
         .expect("the job runs");
     // A histogram of the balance over public bins, all parties pooled.
-    let edges = ["-1000", "0", "25000", "50000", "100000"];
+    let edges = ["-1000", "0", "250000000", "500000000", "1000000000"];
     let mut histogram = spec(n, "");
     histogram.statistics = vec![Statistic::Histogram];
     histogram.group_by = None;
@@ -257,21 +258,30 @@ async fn five_parties_get_the_plain_statistics() {
 async fn two_parties_get_noisy_statistics_near_the_plain_ones() {
     let root = tempfile::tempdir().expect("tempdir");
     let (mut nodes, data) = parties(root.path(), 2, Some(1_000_000));
-    let report = run_stats(&nodes[0], spec(2, ", clamp = \"100000\""))
+    let report = run_stats(&nodes[0], spec(2, ", clamp = \"20000\""))
         .await
         .expect("the job runs");
     assert_eq!(report.noise.len(), 1, "{:?}", report.noise);
-    let clear = in_the_clear(&data);
+    // Values count clamped to ±20,000.00, as the spec says.
+    let clamped: Vec<Rows> = data
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .map(|(r, a, c)| (*r, *a, (*c).clamp(-2_000_000, 2_000_000)))
+                .collect()
+        })
+        .collect();
+    let clear = in_the_clear(&clamped);
     for row in &report.rows {
         let (count, sum, _) = clear[row.group.as_str()];
         let noisy: i64 = row.count.as_deref().expect("count").parse().expect("int");
         // Discrete Laplace with epsilon 1/3 per statistic: |noise| > 60 has
         // probability about e^-20.
         assert!((noisy - count as i64).abs() <= 60, "{row:?} vs {count}");
-        // The sum's sensitivity is the clamp, 10^7 cents.
+        // The sum's sensitivity is the clamp, 2·10^6 cents.
         let noisy_sum = cents(row.sum.as_deref().expect("sum"));
         assert!(
-            (noisy_sum - sum as f64).abs() <= 60.0 * 1e7,
+            (noisy_sum - sum as f64).abs() <= 60.0 * 2e6,
             "{row:?} vs {sum}"
         );
     }
@@ -290,7 +300,7 @@ async fn two_parties_get_noisy_statistics_near_the_plain_ones() {
     nodes[1].grant("n0", "accounts", |g| {
         g.protocols = vec![GrantedProtocol::Stats];
     });
-    let error = run_stats(&nodes[0], spec(2, ", clamp = \"100000\""))
+    let error = run_stats(&nodes[0], spec(2, ", clamp = \"20000\""))
         .await
         .expect_err("refused without noise");
     assert!(error.contains("n1"), "{error}");

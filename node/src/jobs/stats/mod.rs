@@ -19,8 +19,8 @@ pub use report::{StatsReport, StatsRow};
 pub use run::StatsNode;
 pub(crate) use run::arrive;
 pub use spec::{
-    GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, PartySpec, SpecError, Statistic,
-    StatsSpec, ValueSpec,
+    GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, MAX_SCALED_CLAMP, PartySpec, SpecError,
+    Statistic, StatsSpec, ValueSpec,
 };
 
 use unseen_protocol::sharing::{Layout, LocalStats, PartyIndex, Roster, StatsError, StatsNoise};
@@ -232,8 +232,14 @@ pub fn local_stats(
     let scale = plan.spec.scale();
     let edges = plan.spec.scaled_edges();
     let groups = plan.spec.group_by.as_ref().map(|g| &g.groups);
+    let clamp = plan.spec.scaled_clamp();
     let mut stats = LocalStats::new(plan.layout, noise);
+    // A row without an id is left out of every job, as registration says.
+    let id_at = data.column(&data.summary().id_column);
     'rows: for (line, row) in data.rows() {
+        if id_at.is_some_and(|at| row.get(at).unwrap_or("").trim().is_empty()) {
+            continue;
+        }
         for (at, filter) in &filters {
             if !filter
                 .accepts(row.get(*at).unwrap_or(""))
@@ -271,6 +277,13 @@ pub fn local_stats(
                 }
             }
             _ => 0,
+        };
+        // The spec's clamp holds for every party alike, noisy or not, so
+        // the totals are of one well-defined quantity. (Bins are found on
+        // the value as it is.)
+        let value = match clamp {
+            Some(c) => value.map(|v| v.clamp(-c, c)),
+            None => value,
         };
         let shared_value = if plan.layout.values { value } else { None };
         stats.add(group, shared_value)?;

@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 use unseen_protocol::JobId;
 use unseen_protocol::dp::Epsilon;
 use unseen_protocol::sharing::{
-    ExpectShares, GroupResult, PartyIndex, Ring, SecureSum, StatsNoise, SumOutput, finish,
+    ExpectShares, GroupResult, PartyIndex, Ring, SecureSum, StatsNoise, SumMessage, SumOutput,
+    finish,
 };
 
 use super::registry::{Arrival, Registry};
@@ -42,8 +43,9 @@ use crate::stats_manifest::{StatsAcceptance, StatsManifest};
 use crate::store::{JobEnd, Outcome, Peer, Store};
 use crate::wire::{self, PeerMessage, StatsRequest};
 
-/// Bytes a stats job may queue per ring element it shares, framing included.
-const QUEUE_BYTES_PER_SHARE: u64 = 16;
+/// Bytes a stats job may queue per ring element it shares: a Z_2^128 share
+/// is at most 19 bytes as a varint, and framing adds a little.
+const QUEUE_BYTES_PER_SHARE: u64 = 24;
 
 /// What a node needs to take part in stats jobs.
 #[derive(Debug, Clone)]
@@ -319,47 +321,38 @@ impl StatsNode {
             }),
             None => None,
         };
-        let data = running.accepted.data.clone();
-        let parties = plan.roster.parties();
-        let roster = plan.roster.clone();
-        let first = blocking(move || {
-            let local = local_stats(&plan, &data, noise.as_ref())
-                .map_err(|e| JobError::Output(e.to_string()))?;
-            let shares = local
-                .to_share::<u64, _>(parties, noise.as_ref(), &mut OsRng)
-                .map_err(|e| JobError::Output(e.to_string()))?;
-            Ok::<_, JobError>(SecureSum::start(roster, &shares, &mut OsRng))
-        })
-        .await??;
-        let shares = Envelope {
-            wrap: PeerMessage::Shares,
-            unwrap: |m| match m {
-                PeerMessage::Shares(s) => Some(s),
-                _ => None,
-            },
-            crash_role: None,
+        // Counts fit Z_2^64; sums of squares of fixed-point values outgrow
+        // 63 bits long before 127, so a value column is shared in Z_2^128.
+        let totals = if plan.layout.values {
+            let envelope = Envelope {
+                wrap: PeerMessage::Shares128,
+                unwrap: |m| match m {
+                    PeerMessage::Shares128(s) => Some(s),
+                    _ => None,
+                },
+                crash_role: None,
+            };
+            share_and_sum::<u128>(running, plan, noise, mesh, &envelope).await?
+        } else {
+            let envelope = Envelope {
+                wrap: PeerMessage::Shares,
+                unwrap: |m| match m {
+                    PeerMessage::Shares(s) => Some(s),
+                    _ => None,
+                },
+                crash_role: None,
+            };
+            share_and_sum::<u64>(running, plan, noise, mesh, &envelope).await?
         };
-        let output = drive(
-            mesh,
-            first,
-            &shares,
-            |state: ExpectShares<u64>, from, message| state.handle(from, message),
-            |_, _, _| {},
-        )
-        .await?;
         // Nothing is released until every party has finished.
         mesh.finish().await?;
-        let results = match output {
-            SumOutput::Totals(totals) => {
-                let signed: Vec<i128> = totals.iter().map(|t| t.to_signed()).collect();
-                Some(finish(
-                    running.plan.layout,
-                    &signed,
-                    running.plan.spec.scale().digits(),
-                ))
-            }
-            SumOutput::NotARecipient => None,
-        };
+        let results = totals.map(|totals| {
+            finish(
+                running.plan.layout,
+                &totals,
+                running.plan.spec.scale().digits(),
+            )
+        });
         Ok((results, agreements.to_vec()))
     }
 
@@ -710,6 +703,41 @@ async fn abort_all(
         stream.close().await;
     }
     (error, None)
+}
+
+/// Shares this party's statistics in the ring `R` and runs the secure sum;
+/// returns the totals, signed, if this party is a recipient.
+async fn share_and_sum<R: Ring + Send + Sync + 'static>(
+    running: &Running,
+    plan: Plan,
+    noise: Option<StatsNoise>,
+    mesh: &mut Mesh,
+    envelope: &Envelope<SumMessage<R>>,
+) -> Result<Option<Vec<i128>>, JobError> {
+    let data = running.accepted.data.clone();
+    let parties = plan.roster.parties();
+    let roster = plan.roster.clone();
+    let first = blocking(move || {
+        let local = local_stats(&plan, &data, noise.as_ref())
+            .map_err(|e| JobError::Output(e.to_string()))?;
+        let shares = local
+            .to_share::<R, _>(parties, noise.as_ref(), &mut OsRng)
+            .map_err(|e| JobError::Output(e.to_string()))?;
+        Ok::<_, JobError>(SecureSum::start(roster, &shares, &mut OsRng))
+    })
+    .await??;
+    let output = drive(
+        mesh,
+        first,
+        envelope,
+        |state: ExpectShares<R>, from, message| state.handle(from, message),
+        |_, _, _| {},
+    )
+    .await?;
+    Ok(match output {
+        SumOutput::Totals(totals) => Some(totals.iter().map(|t| t.to_signed()).collect()),
+        SumOutput::NotARecipient => None,
+    })
 }
 
 /// Takes a stream that opened with `StatsHello` to its job, or refuses it.

@@ -14,6 +14,12 @@ use unseen_protocol::sharing::{FixedPoint, MAX_DIGITS, MAX_PARTIES};
 
 use super::filter::Filter;
 
+/// The largest clamp, in scaled units: the noise on a sum of squares has
+/// sensitivity clamp², and the exact sampler takes epsilon / (3·clamp²) as
+/// a fraction of 64-bit integers, with epsilon in millionths:
+/// 3·10^6·clamp² < 2^64.
+pub const MAX_SCALED_CLAMP: i128 = 2_000_000;
+
 /// The most categories or histogram bins a job may have: each costs three
 /// ring elements per party in every message.
 pub const MAX_GROUPS: usize = 1024;
@@ -198,6 +204,16 @@ impl StatsSpec {
                 return Err(invalid(
                     "value.clamp",
                     "give a positive decimal, the largest magnitude a value counts with",
+                ));
+            }
+            Some(_) if self.scaled_clamp().is_some_and(|c| c > MAX_SCALED_CLAMP) => {
+                return Err(invalid(
+                    "value.clamp",
+                    format!(
+                        "at most {} with {} digits: noise on a sum of squares must cover clamp², and the exact noise sampler's range ends there; use fewer digits or a smaller clamp",
+                        self.scale().decode(MAX_SCALED_CLAMP),
+                        self.scale().digits()
+                    ),
                 ));
             }
             _ => {}

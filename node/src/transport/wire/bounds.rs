@@ -37,7 +37,10 @@ pub(super) fn check(message: &PeerMessage) -> Result<(), WireError> {
         PeerMessage::JobRefused { reason } | PeerMessage::Abort { reason, .. } => {
             text("reason", reason, MAX_REASON_BYTES)
         }
-        PeerMessage::Psi(_) | PeerMessage::JobFinished | PeerMessage::Shares(_) => Ok(()),
+        PeerMessage::Psi(_)
+        | PeerMessage::JobFinished
+        | PeerMessage::Shares(_)
+        | PeerMessage::Shares128(_) => Ok(()),
         PeerMessage::StatsRequest(request) => {
             check_stats_manifest(&request.manifest)?;
             check_agreement(&request.requester)

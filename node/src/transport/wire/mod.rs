@@ -62,8 +62,11 @@ pub enum PeerMessage {
         /// The opening party's index.
         from: u16,
     },
-    /// Shares of the secure sum (data-bearing).
+    /// Shares of the secure sum in Z_2^64 (data-bearing).
     Shares(SumMessage<u64>),
+    /// Shares of the secure sum in Z_2^128, for sums of squares
+    /// (data-bearing).
+    Shares128(SumMessage<u128>),
 }
 
 /// A stats job, as the requester asks another party to join it.
@@ -90,13 +93,14 @@ impl PeerMessage {
             Self::StatsGo(_) => "StatsGo",
             Self::StatsHello { .. } => "StatsHello",
             Self::Shares(_) => "Shares",
+            Self::Shares128(_) => "Shares128",
         }
     }
 
     /// Whether the message carries data derived from a party's records:
     /// once one has left a node, the job's charge stands.
     pub fn is_data(&self) -> bool {
-        matches!(self, Self::Psi(_) | Self::Shares(_))
+        matches!(self, Self::Psi(_) | Self::Shares(_) | Self::Shares128(_))
     }
 }
 
