@@ -9,7 +9,8 @@
 //! parties together learn nothing about the last one's inputs beyond what
 //! the opened totals imply (Cramer, Damgård and Nielsen, *Secure Multiparty
 //! Computation and Secret Sharing*, 2015, §3: additive sharing; the protocol
-//! is their "secure addition"). See `docs/protocols/secure-sum.md`.
+//! is their "secure addition"). See `docs/protocols/additive-sharing.md`
+//! (the engine) and `docs/protocols/secure-aggregation.md` (the N-party job).
 //!
 //! Messages are addressed to a party ([`Addressed`]), so one state machine
 //! runs any `n` in memory in tests and over per-peer streams in the node.
