@@ -428,3 +428,45 @@ async fn bad_specs_are_refused_before_anything_is_sent() {
         node.stop().await;
     }
 }
+
+/// A second recipient learns the same totals; every party whose rows it
+/// would see must have granted it `stats` too, or the job is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_recipient_needs_every_partys_grant_and_gets_the_same_result() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, data) = parties(root.path(), 3, None);
+    let mut both = spec(3, "");
+    both.recipients = vec!["n0".into(), "n2".into()];
+    let grant_n2 = |owner: &TestNode| {
+        owner.grant("n2", "accounts", |g| {
+            g.protocols = vec![GrantedProtocol::Stats];
+        });
+    };
+    // Without its own grant to n2, the requester refuses to start.
+    let error = run_stats(&nodes[0], both.clone())
+        .await
+        .expect_err("refused");
+    assert!(error.contains("n2") && error.contains("grant"), "{error}");
+    // n1 has granted n0 only: its rows must not reach n2.
+    grant_n2(&nodes[0]);
+    let error = run_stats(&nodes[0], both.clone())
+        .await
+        .expect_err("refused");
+    assert!(error.contains("n1"), "{error}");
+    grant_n2(&nodes[1]);
+    let report = run_stats(&nodes[0], both).await.expect("the job runs");
+    assert_exact(&report, &data);
+    let at_n2 = nodes[2].job(&report.job_id);
+    let released: Vec<unseen::node::stats::StatsRow> =
+        serde_json::from_str(at_n2.result.as_deref().expect("n2 received the result"))
+            .expect("rows");
+    assert_eq!(released, report.rows);
+    assert_eq!(
+        nodes[1].job(&report.job_id).result,
+        None,
+        "n1 is no recipient"
+    );
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}

@@ -36,6 +36,24 @@ impl Store {
         })
     }
 
+    /// The newest grant to the node with certificate `fingerprint` on
+    /// `dataset` that is live and covers `protocol` for `purpose`, if any.
+    pub fn live_grant(
+        &self,
+        fingerprint: &str,
+        dataset: &str,
+        protocol: crate::grant::GrantedProtocol,
+        purpose: &str,
+    ) -> Result<Option<Grant>, NodeError> {
+        let now = self.now();
+        self.write(|tx| {
+            Ok(tx
+                .grants_for(fingerprint, dataset)?
+                .into_iter()
+                .find(|g| g.check_live(now).is_ok() && g.check_scope(protocol, purpose).is_ok()))
+        })
+    }
+
     /// Revokes a grant: every job not yet admitted is refused from now on.
     pub fn revoke_grant(&self, id: &str) -> Result<(), NodeError> {
         let now = rfc3339(self.now());

@@ -34,11 +34,14 @@ impl Boundary {
         let job_id = JobId::parse(&manifest.job_id)
             .ok_or_else(|| refuse("malformed job id", "malformed job id".into()))?;
         let view = view(manifest, me)?;
+        self.check_other_recipients(manifest, me)?;
         let role = if me == 0 {
             Role::Requester
         } else {
             Role::Responder
         };
+        // The requester's rows reach other nodes only through recipients
+        // other than itself, whose grants were just checked.
         let decide = if me == 0 {
             admission::decide_own_use
         } else {
@@ -75,6 +78,43 @@ impl Boundary {
         })?;
         let accepted = self.accepted(job_id, role, peer, &view, admission, data);
         Ok((accepted, acceptance))
+    }
+
+    /// Every recipient other than the requester and this node learns the
+    /// totals over this node's rows too: each must hold a live `stats` grant
+    /// on the dataset for the job's purpose, as the requester must. (The
+    /// charge is the requester's grant's; these are the owner's consent.)
+    fn check_other_recipients(&self, manifest: &StatsManifest, me: usize) -> Result<(), Refusal> {
+        let spec = &manifest.spec;
+        let own = &spec.parties[me];
+        let requester = &spec.parties[0].node;
+        for recipient in &spec.recipients {
+            if recipient == requester || *recipient == own.node {
+                continue;
+            }
+            let grant = self.store.live_grant(
+                recipient,
+                &own.dataset,
+                crate::grant::GrantedProtocol::Stats,
+                &spec.purpose,
+            )?;
+            if grant.is_none() {
+                let name = spec
+                    .parties
+                    .iter()
+                    .position(|p| &p.node == recipient)
+                    .and_then(|i| manifest.names.get(i).cloned())
+                    .unwrap_or_else(|| recipient.clone());
+                return Err(refuse(
+                    admission::NOT_GRANTED,
+                    format!(
+                        "the job sends its result to {name} ({recipient}) too, which holds no live stats grant on {:?} for {:?}; grant it `stats` or leave it out of the recipients",
+                        own.dataset, spec.purpose
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Records every party's agreement, checked, before any share leaves.

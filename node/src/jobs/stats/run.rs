@@ -137,9 +137,9 @@ impl StatsNode {
                 self.name
             )));
         }
-        if plan.spec.recipients != [self.name.clone()] {
+        if !plan.roster.is_recipient(PartyIndex(0)) {
             return Err(JobError::Refused(format!(
-                "recipients: a stats job's result goes to its requester alone in this version; set recipients = [{:?}]",
+                "recipients: the requester receives the result of the job it asks for; add {:?} to recipients",
                 self.name
             )));
         }
@@ -256,6 +256,7 @@ impl StatsNode {
         let agreements: Vec<StatsAcceptance> = agreements.into_iter().flatten().collect();
         self.record_agreement(&running.manifest, &agreements)
             .await?;
+        tracing::info!(job = %running.manifest.job_id, parties = agreements.len(), "every party agreed; sharing");
         for (_, _, stream) in &mut streams {
             stream.send(&PeerMessage::StatsGo(agreements.clone()))?;
         }
@@ -285,6 +286,9 @@ impl StatsNode {
     ) -> Result<Option<StatsReport>, JobError> {
         let mut mesh = Mesh::new(streams);
         let result = self.sum(&running, &agreements, &mut mesh).await;
+        if result.is_ok() {
+            tracing::info!(job = %running.manifest.job_id, "every party finished");
+        }
         let traffic = mesh.traffic();
         match result {
             Ok((released, agreements)) => {
@@ -424,13 +428,13 @@ impl StatsNode {
         let boundary = self.boundary.clone();
         match outcome {
             Ok(report) => {
-                let recipient = running
-                    .manifest
-                    .spec
-                    .recipients
-                    .first()
-                    .cloned()
-                    .unwrap_or_default();
+                // This node's release if it received the totals; else the
+                // requester's, which this node's data fed.
+                let recipient = if report.is_some() {
+                    self.own_fingerprint()
+                } else {
+                    running.manifest.spec.parties[0].node.clone()
+                };
                 let release = Release {
                     recipient,
                     value: report.map(|r| format!("{} groups", r.rows.len())),
@@ -552,10 +556,10 @@ impl StatsNode {
         manifest
             .verify(0, &request.requester)
             .map_err(|e| bad("the requester's signature is invalid", e))?;
-        if manifest.spec.recipients != [peer.fingerprint.clone()] {
+        if !manifest.spec.recipients.contains(&peer.fingerprint) {
             return Err(bad(
-                "results may go only to the requester",
-                "the stats manifest sends the result to other nodes than its requester".into(),
+                "the requester must receive its job's result",
+                "the stats manifest does not send the result to its requester".into(),
             ));
         }
         let store = self.store.clone();
