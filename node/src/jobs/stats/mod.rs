@@ -8,16 +8,18 @@
 //! its filters ([`local_stats`]).
 
 mod filter;
+mod party;
 mod registry;
 mod report;
+mod requester;
 mod run;
 mod spec;
 
 pub use filter::{Filter, Literal, Op};
+pub(crate) use party::arrive;
 pub use registry::Registry;
 pub use report::{StatsReport, StatsRow};
 pub use run::StatsNode;
-pub(crate) use run::arrive;
 pub use spec::{
     GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, MAX_SCALED_CLAMP, PartySpec, SpecError,
     Statistic, StatsSpec, ValueSpec,
