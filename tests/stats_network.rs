@@ -470,3 +470,76 @@ async fn a_second_recipient_needs_every_partys_grant_and_gets_the_same_result() 
         node.stop().await;
     }
 }
+
+/// A registered peer built by hand on the node's wire types: it asks n1 to
+/// join a stats job in someone else's name, with a forged signature, and
+/// joins a job nobody runs. Each is refused, and nothing is recorded as run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hand_built_stats_requests_in_another_name_or_forged_are_refused() {
+    use unseen::node::stats_manifest::{StatsManifest, StatsTerms};
+    use unseen::node::wire::{PeerMessage, StatsRequest};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, _) = parties(root.path(), 3, None);
+    let mallory =
+        support::attacker::HandRequester::connect(root.path(), "mallory", "mallory", &nodes[1])
+            .await;
+    let mallory_fp = mallory.identity.fingerprint().to_string();
+    let ask = |manifest: StatsManifest, forge: bool| {
+        let mut requester = manifest.agree(
+            &mallory.identity,
+            0,
+            String::new(),
+            StatsTerms {
+                min_group_size: 1,
+                epsilon_micros: None,
+            },
+        );
+        if forge {
+            requester.signature[0] ^= 1;
+        }
+        PeerMessage::StatsRequest(StatsRequest {
+            manifest,
+            requester,
+        })
+    };
+    let manifest = |requester: &str| {
+        let mut spec = spec(3, "");
+        spec.parties[0].node = requester.to_string();
+        spec.parties[1].node = nodes[1].fingerprint.to_string();
+        spec.parties[2].node = nodes[2].fingerprint.to_string();
+        spec.recipients = vec![requester.to_string()];
+        StatsManifest {
+            job_id: "0123456789abcdef0123456789abcdef".into(),
+            spec,
+            names: vec!["x".into(), "n1".into(), "n2".into()],
+        }
+    };
+    let n0 = nodes[0].fingerprint.to_string();
+    for (message, expected) in [
+        // Mallory names n0 as the requester: the connection is not n0's.
+        (ask(manifest(&n0), false), "this connection's node"),
+        // Mallory as requester, with a signature that does not verify.
+        (ask(manifest(&mallory_fp), true), "signature is invalid"),
+        // A party-to-party stream for a job n1 is not running.
+        (
+            PeerMessage::StatsHello {
+                job_id: "0123456789abcdef0123456789abcdef".into(),
+                from: 2,
+            },
+            "no stats job",
+        ),
+    ] {
+        let mut stream = mallory.open().await;
+        stream.send(&message).await;
+        match stream.recv().await {
+            Some(PeerMessage::JobRefused { reason }) => {
+                assert!(reason.contains(expected), "{reason}");
+            }
+            other => panic!("{} got {other:?}", message.kind()),
+        }
+    }
+    assert!(nodes[1].jobs().is_empty(), "nothing was admitted or run");
+    for node in &mut nodes {
+        node.stop().await;
+    }
+}
