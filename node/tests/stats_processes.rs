@@ -128,7 +128,7 @@ fn three_processes_release_the_plain_statistics() {
     let (dirs, _served) = three_banks(root.path(), None);
     let spec = write_spec(root.path());
     let csv = root.path().join("result.csv");
-    let out = ok(
+    let run = unseen(
         &dirs[0],
         &[
             "run",
@@ -140,6 +140,19 @@ fn three_processes_release_the_plain_statistics() {
             path(&csv),
         ],
     );
+    let progress = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{progress}");
+    // The node reports each phase while the job runs.
+    for phase in [
+        "asking 2 other parties",
+        "bank-b agreed",
+        "bank-c agreed",
+        "every party agreed",
+        "totals opened",
+    ] {
+        assert!(progress.contains(phase), "no {phase:?} in {progress}");
+    }
+    let out = String::from_utf8(run.stdout).expect("utf-8");
     let report: serde_json::Value =
         serde_json::from_str(out.lines().next().expect("a json line")).expect("json");
     let mut clear: BTreeMap<&str, (u64, i64)> = BTreeMap::new();

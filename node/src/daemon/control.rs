@@ -75,6 +75,11 @@ pub enum ControlResponse {
     Job(Box<JobReport>),
     /// A stats job's released statistics.
     Stats(Box<crate::stats::StatsReport>),
+    /// A line of progress while a long request runs; the answer follows.
+    Progress {
+        /// What the node is doing now.
+        message: String,
+    },
     /// The request failed; `message` says why and what to do.
     Error {
         /// What went wrong.
@@ -108,11 +113,23 @@ pub enum ControlError {
     BadResponse(String),
 }
 
-/// Sends one request to the node serving from `dir` and waits for the answer.
+/// Sends one request to the node serving from `dir` and waits for the answer
+/// (progress lines are skipped).
 pub async fn request(
     dir: &Path,
     socket: &Path,
     req: &ControlRequest,
+) -> Result<ControlResponse, ControlError> {
+    request_with_progress(dir, socket, req, |_| {}).await
+}
+
+/// Sends one request and waits for the answer, handing each progress line
+/// the node sends meanwhile to `on_progress`.
+pub async fn request_with_progress(
+    dir: &Path,
+    socket: &Path,
+    req: &ControlRequest,
+    mut on_progress: impl FnMut(&str),
 ) -> Result<ControlResponse, ControlError> {
     let io = |source| ControlError::Io {
         path: socket.to_path_buf(),
@@ -133,12 +150,17 @@ pub async fn request(
     line.push(b'\n');
     write.write_all(&line).await.map_err(io)?;
     write.shutdown().await.map_err(io)?;
-    let mut answer = String::new();
-    BufReader::new(read)
-        .read_line(&mut answer)
-        .await
-        .map_err(io)?;
-    serde_json::from_str(&answer).map_err(|e| ControlError::BadResponse(format!("{e}: {answer:?}")))
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut answer = String::new();
+        reader.read_line(&mut answer).await.map_err(io)?;
+        let response: ControlResponse = serde_json::from_str(&answer)
+            .map_err(|e| ControlError::BadResponse(format!("{e}: {answer:?}")))?;
+        match response {
+            ControlResponse::Progress { message } => on_progress(&message),
+            response => return Ok(response),
+        }
+    }
 }
 
 /// Refuses a caller whose user id is not `node_uid`, the user the node runs
@@ -170,6 +192,16 @@ pub(crate) async fn read_request(stream: &mut UnixStream) -> Result<ControlReque
     }
     serde_json::from_str(&line)
         .map_err(|e| format!("malformed request ({e}); use the `unseen` CLI"))
+}
+
+/// Writes a progress line; the connection stays open for the answer.
+pub(crate) async fn write_progress(stream: &mut UnixStream, message: &str) {
+    let progress = ControlResponse::Progress {
+        message: message.to_string(),
+    };
+    let mut line = serde_json::to_vec(&progress).unwrap_or_default();
+    line.push(b'\n');
+    let _ = stream.write_all(&line).await;
 }
 
 /// Writes the response line.

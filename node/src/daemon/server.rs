@@ -274,7 +274,11 @@ impl Node {
     }
 
     async fn serve_control(self: Arc<Self>, mut stream: tokio::net::UnixStream) {
-        let response = match control::read_request(&mut stream).await {
+        let request = control::read_request(&mut stream).await;
+        if let Ok(ControlRequest::RunStats { spec }) = request {
+            return self.serve_stats(stream, *spec).await;
+        }
+        let response = match request {
             Err(message) => ControlResponse::Error { message },
             Ok(ControlRequest::Ping) => ControlResponse::Pong {
                 name: self.config.name.clone(),
@@ -291,12 +295,7 @@ impl Node {
                     message: e.to_string(),
                 },
             },
-            Ok(ControlRequest::RunStats { spec }) => match self.run_stats(*spec).await {
-                Ok(report) => ControlResponse::Stats(Box::new(report)),
-                Err(e) => ControlResponse::Error {
-                    message: e.to_string(),
-                },
-            },
+            Ok(ControlRequest::RunStats { .. }) => unreachable!("answered above"),
             Ok(ControlRequest::RunPsi {
                 peer,
                 dataset,
@@ -395,9 +394,37 @@ impl Node {
         self.stats.connector.open(peer).await
     }
 
-    /// Runs a stats job as its requester.
-    pub async fn run_stats(&self, spec: StatsSpec) -> Result<StatsReport, JobError> {
-        self.stats.run(spec).await
+    /// Runs a stats job as its requester; `progress` hears each phase.
+    pub async fn run_stats(
+        &self,
+        spec: StatsSpec,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<StatsReport, JobError> {
+        self.stats.run(spec, progress).await
+    }
+
+    /// Runs a stats job for the CLI, passing on each phase as a progress
+    /// line while it runs.
+    async fn serve_stats(&self, mut stream: tokio::net::UnixStream, spec: StatsSpec) {
+        let (progress, mut phases) = tokio::sync::mpsc::unbounded_channel();
+        let job = self.run_stats(spec, Some(progress));
+        tokio::pin!(job);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut job => break outcome,
+                Some(phase) = phases.recv() => control::write_progress(&mut stream, &phase).await,
+            }
+        };
+        while let Ok(phase) = phases.try_recv() {
+            control::write_progress(&mut stream, &phase).await;
+        }
+        let response = match outcome {
+            Ok(report) => ControlResponse::Stats(Box::new(report)),
+            Err(e) => ControlResponse::Error {
+                message: e.to_string(),
+            },
+        };
+        control::write_response(&mut stream, &response).await;
     }
 }
 

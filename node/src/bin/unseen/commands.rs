@@ -322,7 +322,8 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         ControlResponse::Error { message } => bail!("{message}"),
         ControlResponse::Pong { .. }
         | ControlResponse::PeersReloaded { .. }
-        | ControlResponse::Stats(_) => {
+        | ControlResponse::Stats(_)
+        | ControlResponse::Progress { .. } => {
             bail!("the node answered a different request; is it the same unseen version?")
         }
     }

@@ -27,14 +27,17 @@ pub(crate) fn run_stats(
         unseen_node::fsutil::check_output_path(out).map_err(anyhow::Error::msg)?;
     }
     let socket = NodePaths::new(dir).control_socket();
-    eprintln!(
-        "asking {} other parties to join the job…",
-        spec.parties.len().saturating_sub(1)
-    );
     let request = ControlRequest::RunStats {
         spec: Box::new(spec),
     };
-    let response = runtime()?.block_on(control::request(dir, &socket, &request))?;
+    // The node reports each phase as it starts; elapsed time beside it.
+    let started = std::time::Instant::now();
+    let response = runtime()?.block_on(control::request_with_progress(
+        dir,
+        &socket,
+        &request,
+        |phase| eprintln!("[{:>6.1} s] {phase}", started.elapsed().as_secs_f64()),
+    ))?;
     let report = match response {
         ControlResponse::Stats(report) => report,
         ControlResponse::Error { message } => bail!("{message}"),

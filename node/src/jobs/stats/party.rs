@@ -68,6 +68,7 @@ impl StatsNode {
             manifest,
             accepted,
             me,
+            progress: None,
         };
         self.size(&mut stream, &running);
         let joined = self

@@ -17,7 +17,12 @@ use crate::wire::{PeerMessage, StatsRequest};
 
 impl StatsNode {
     /// Runs `spec` as its requester; returns the released statistics.
-    pub async fn run(&self, spec: StatsSpec) -> Result<StatsReport, JobError> {
+    /// `progress` hears each phase as it starts.
+    pub async fn run(
+        &self,
+        spec: StatsSpec,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<StatsReport, JobError> {
         let (plan, manifest, peers) = self.prepare(spec).await?;
         let (accepted, own) = {
             let (boundary, manifest, peer) =
@@ -31,7 +36,13 @@ impl StatsNode {
             manifest,
             accepted,
             me: 0,
+            progress,
         };
+        running.say(format!(
+            "job {}: admitted here; asking {} other parties",
+            running.manifest.job_id,
+            peers.len()
+        ));
         let (streams, agreements) = match self.gather(&running, own, &peers).await {
             Ok(gathered) => gathered,
             Err(error) => {
@@ -156,6 +167,7 @@ impl StatsNode {
                             let mut stream = stream;
                             self.size(&mut stream, running);
                             agreements[party] = Some(agreement);
+                            running.say(format!("{name} agreed"));
                             streams.push((PartyIndex(party), name, stream));
                             continue;
                         }
@@ -197,6 +209,7 @@ impl StatsNode {
         for (_, _, stream) in &mut streams {
             stream.send(&PeerMessage::StatsGo(agreements.clone()))?;
         }
+        running.say("every party agreed and signed; computing and sharing statistics");
         Ok((streams, agreements))
     }
 }

@@ -73,6 +73,17 @@ pub(super) struct Running {
     pub(super) manifest: StatsManifest,
     pub(super) accepted: Accepted,
     pub(super) me: usize,
+    /// Where the requester's operator hears each phase (the CLI's progress).
+    pub(super) progress: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+impl Running {
+    /// Tells the operator what the job does now, if anyone listens.
+    pub(super) fn say(&self, phase: impl Into<String>) {
+        if let Some(progress) = &self.progress {
+            let _ = progress.send(phase.into());
+        }
+    }
 }
 
 impl StatsNode {
@@ -165,6 +176,7 @@ impl StatsNode {
             };
             share_and_sum::<u64>(running, plan, noise, mesh, &envelope).await?
         };
+        running.say("totals opened; waiting for every party to finish");
         // Nothing is released until every party has finished.
         mesh.finish().await?;
         let results = totals.map(|totals| {
