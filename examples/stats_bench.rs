@@ -4,7 +4,7 @@
 //!
 //! Workloads (issue 7):
 //! - secure sum of a 2^20-element vector: a histogram over 2^20 regular bins
-//!   of 2^17 rows per party, so each party shares a 2^20-element vector;
+//!   of 10^6 rows per party, so each party shares a 2^20-element vector;
 //! - a histogram of 10^6 rows per party over 100 bins;
 //! - count, sum and mean of 10^6 rows per party grouped by 100 categories.
 //!
@@ -146,17 +146,34 @@ fn spec(statistics: &str, shape: &str) -> Result<StatsSpec> {
     Ok(StatsSpec::parse(&text)?)
 }
 
-/// Runs a job on bank a's node (as the control socket would) and times it.
-async fn run(dirs: &[PathBuf], spec: StatsSpec) -> Result<(StatsReport, f64)> {
+/// Runs a job on bank a's node (as the control socket would) and times it:
+/// the whole request, and the sharing phase alone (from the progress line
+/// that says every party signed to the one that says the totals opened:
+/// local aggregation, input shares, total shares), which is what SPU's
+/// figures in the comparison cover.
+async fn run(dirs: &[PathBuf], spec: StatsSpec) -> Result<(StatsReport, f64, f64)> {
     let socket = NodePaths::new(&dirs[0]).control_socket();
     let request = unseen::node::control::ControlRequest::RunStats {
         spec: Box::new(spec),
     };
     let started = Instant::now();
-    let response = unseen::node::control::request(&dirs[0], &socket, &request).await?;
+    let (mut sharing, mut opened) = (None, None);
+    let response =
+        unseen::node::control::request_with_progress(&dirs[0], &socket, &request, |line| {
+            if line.contains("computing and sharing") {
+                sharing = Some(Instant::now());
+            } else if line.contains("totals opened") {
+                opened = Some(Instant::now());
+            }
+        })
+        .await?;
     let wall = started.elapsed().as_secs_f64();
+    let phase = match (sharing, opened) {
+        (Some(from), Some(to)) => (to - from).as_secs_f64(),
+        _ => anyhow::bail!("the node did not report the sharing phase"),
+    };
     match response {
-        unseen::node::control::ControlResponse::Stats(report) => Ok((*report, wall)),
+        unseen::node::control::ControlResponse::Stats(report) => Ok((*report, wall, phase)),
         other => anyhow::bail!("the job failed: {other:?}"),
     }
 }
@@ -185,6 +202,14 @@ fn counts(report: &StatsReport) -> Vec<u64> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
+    // The nodes' own log, for seeing where a job's time goes:
+    // UNSEEN_LOG=unseen_node=debug.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("UNSEEN_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let bench = if quick {
         Bench {
@@ -205,7 +230,7 @@ async fn main() -> Result<()> {
     reload_peers(&dirs).await?;
     let all: Vec<Vec<(u32, u64)>> = (0..3).map(|i| rows(i, bench.rows, bench.bins)).collect();
     let mut table = String::from(
-        "| workload | ring elements shared per party | wall s (CLI to release) | job s (acceptance to release) | bytes sent per party (a, b, c) | rounds |\n|---|---|---|---|---|---|\n",
+        "| workload | ring elements shared per party | wall s (CLI to release) | job s (acceptance to release) | sharing s (local aggregation, shares, totals opened) | bytes sent per party (a, b, c) | rounds |\n|---|---|---|---|---|---|---|\n",
     );
     let workloads = [
         (
@@ -254,7 +279,7 @@ async fn main() -> Result<()> {
             .len()
             .saturating_sub(1)
             .max(if spec.group_by.is_some() { 300 } else { 0 });
-        let (report, wall) = run(&dirs, spec).await?;
+        let (report, wall, sharing_s) = run(&dirs, spec).await?;
         // Check against the clear computation over all three files.
         let clear: Vec<u64> = match index {
             0 => {
@@ -304,11 +329,11 @@ async fn main() -> Result<()> {
         let sent: Vec<String> = bytes.iter().map(|(s, _)| s.to_string()).collect();
         writeln!(
             table,
-            "| {name} | {elements} | {wall:.2} | {job_s:.2} | {} | 4 |",
+            "| {name} | {elements} | {wall:.2} | {job_s:.2} | {sharing_s:.2} | {} | 4 |",
             sent.join(", ")
         )?;
         println!(
-            "{{\"workload\":{name:?},\"elements\":{elements},\"wall_s\":{wall:.3},\"job_s\":{job_s:.3},\"bytes_sent_received\":{},\"rounds\":4}}",
+            "{{\"workload\":{name:?},\"elements\":{elements},\"wall_s\":{wall:.3},\"job_s\":{job_s:.3},\"sharing_s\":{sharing_s:.3},\"bytes_sent_received\":{},\"rounds\":4}}",
             serde_json::to_string(&bytes)?
         );
     }

@@ -36,6 +36,15 @@ pub(crate) fn unexpected(expected: &'static str, message: &PeerMessage) -> JobEr
     }
 }
 
+/// A CSPRNG for one step of a job, seeded from the operating system.
+/// `OsRng` costs a system call per draw; a secure sum of 2^20 values draws
+/// 2^21 times, and a shuffle of 2^20 ids 2^20 times. The generator lives
+/// only for the step that draws from it.
+pub(crate) fn step_rng() -> rand_chacha::ChaCha20Rng {
+    use rand_core::SeedableRng;
+    rand_chacha::ChaCha20Rng::from_entropy()
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, JobError> {

@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rand_core::OsRng;
 use rustls_pki_types::CertificateDer;
 use unseen_protocol::ecdh_psi::{
     Message as PsiMessage, Mode, PsiOutput, PsiResult, Requester, RequesterState, Responder,
@@ -39,7 +38,7 @@ fn session(accepted: &Accepted) -> Session {
 
 use super::driver::{Envelope, PairLink, drive, to_peer};
 use super::stream::{JobStream, Traffic};
-use super::{JobError, JobReport, JobStreams, StreamLimits, blocking, unexpected};
+use super::{JobError, JobReport, JobStreams, StreamLimits, blocking, step_rng, unexpected};
 
 /// The requester's side of an accepted job, on a freshly opened stream.
 pub async fn run_requester(
@@ -248,7 +247,7 @@ async fn requester_exchange(
     let own = accepted.data.ids().len() as u64;
     let data = accepted.data.clone();
     let (state, messages) =
-        blocking(move || Requester::start(session, data.ids(), &mut OsRng)).await?;
+        blocking(move || Requester::start(session, data.ids(), &mut step_rng())).await?;
     let first = Step {
         next: Progress::Continue(RequesterState::from(state)),
         send: messages,
@@ -462,7 +461,7 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
     let session = session(accepted);
     let data = accepted.data.clone();
     let (state, messages) =
-        blocking(move || Responder::start(session, data.ids(), &mut OsRng)).await?;
+        blocking(move || Responder::start(session, data.ids(), &mut step_rng())).await?;
     let first = Step {
         next: Progress::Continue(ResponderState::from(state)),
         send: messages,
@@ -478,7 +477,7 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
         to_peer(first, REQUESTER),
         &envelope(Role::Responder),
         |state: ResponderState, _, message| {
-            Ok(to_peer(state.handle(message, &mut OsRng)?, REQUESTER))
+            Ok(to_peer(state.handle(message, &mut step_rng())?, REQUESTER))
         },
         |_, _, _| {},
     )

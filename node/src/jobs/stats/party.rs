@@ -90,7 +90,7 @@ impl StatsNode {
                     }
                     None => Traffic::default(),
                 };
-                self.end(&running, traffic, 0, Err(&error));
+                let _: Result<(), _> = self.end(running, traffic, 0, error).await;
             }
         }
         Served::Ran

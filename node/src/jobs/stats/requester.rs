@@ -45,10 +45,7 @@ impl StatsNode {
         ));
         let (streams, agreements) = match self.gather(&running, own, &peers).await {
             Ok(gathered) => gathered,
-            Err(error) => {
-                self.end(&running, Traffic::default(), 0, Err(&error));
-                return Err(error);
-            }
+            Err(error) => return self.end(running, Traffic::default(), 0, error).await,
         };
         self.exchange(running, streams, agreements)
             .await

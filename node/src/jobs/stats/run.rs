@@ -22,7 +22,6 @@
 
 use std::sync::Arc;
 
-use rand_core::OsRng;
 use unseen_protocol::dp::Epsilon;
 use unseen_protocol::sharing::{
     ExpectShares, GroupResult, PartyIndex, Ring, SecureSum, StatsNoise, SumMessage, SumOutput,
@@ -39,7 +38,7 @@ use crate::jobs::connect::Connector;
 use crate::jobs::driver::{Envelope, drive};
 use crate::jobs::mesh::Mesh;
 use crate::jobs::stream::{JobStream, Traffic};
-use crate::jobs::{JobError, StreamLimits, blocking};
+use crate::jobs::{JobError, StreamLimits, blocking, step_rng};
 use crate::stats_manifest::{StatsAcceptance, StatsManifest};
 use crate::store::{JobEnd, Outcome, Store};
 use crate::wire::PeerMessage;
@@ -120,19 +119,26 @@ impl StatsNode {
         let traffic = mesh.traffic();
         match result {
             Ok((released, agreements)) => {
-                let report =
-                    released.map(|results| self.report(&running, &agreements, &results, traffic));
+                // Off the runtime: a report of 2^20 bins takes a while to
+                // build and record, and the job's rows are freed with
+                // `running` (other jobs and progress lines wait otherwise).
+                let node = self.clone();
+                let report = blocking(move || {
+                    let report = released
+                        .map(|results| node.report(&running, &agreements, &results, traffic));
+                    node.record_end(&running, traffic, traffic.data_sent, Ok(report.as_ref()));
+                    report
+                })
+                .await;
                 // Recorded before our streams close: the requester returns
                 // only once every party has closed, so every record exists.
-                self.end(&running, traffic, traffic.data_sent, Ok(report.as_ref()));
                 mesh.close(Some(self.limits.message_timeout)).await;
-                Ok(report)
+                report
             }
             Err(error) => {
                 mesh.abort(&error);
                 mesh.close(None).await;
-                self.end(&running, traffic, traffic.data_sent, Err(&error));
-                Err(error)
+                self.end(running, traffic, traffic.data_sent, error).await
             }
         }
     }
@@ -225,9 +231,26 @@ impl StatsNode {
         }
     }
 
+    /// Records that the job failed with `error` on this node, off the
+    /// runtime, and returns the error.
+    pub(super) async fn end<T: Send + 'static>(
+        &self,
+        running: Running,
+        traffic: Traffic,
+        data_sent: u64,
+        error: JobError,
+    ) -> Result<T, JobError> {
+        let node = self.clone();
+        blocking(move || {
+            node.record_end(&running, traffic, data_sent, Err(&error));
+            Err(error)
+        })
+        .await?
+    }
+
     /// Records how the job ended on this node. The charge is given back
-    /// only if no share left this node.
-    pub(super) fn end(
+    /// only if no share left this node. Blocks on SQLite.
+    fn record_end(
         &self,
         running: &Running,
         traffic: Traffic,
@@ -308,13 +331,19 @@ async fn share_and_sum<R: Ring + Send + Sync + 'static>(
     let data = running.accepted.data.clone();
     let parties = plan.roster.parties();
     let roster = plan.roster.clone();
+    let job = running.manifest.job_id.clone();
+    let started = std::time::Instant::now();
     let first = blocking(move || {
+        let mut rng = step_rng();
         let local = local_stats(&plan, &data, noise.as_ref())
             .map_err(|e| JobError::Output(e.to_string()))?;
+        tracing::debug!(%job, elapsed = ?started.elapsed(), "local statistics computed");
         let shares = local
-            .to_share::<R, _>(parties, noise.as_ref(), &mut OsRng)
+            .to_share::<R, _>(parties, noise.as_ref(), &mut rng)
             .map_err(|e| JobError::Output(e.to_string()))?;
-        Ok::<_, JobError>(SecureSum::start(roster, &shares, &mut OsRng))
+        let first = SecureSum::start(roster, &shares, &mut rng);
+        tracing::debug!(%job, elapsed = ?started.elapsed(), "input shares made");
+        Ok::<_, JobError>(first)
     })
     .await??;
     let output = drive(
@@ -325,6 +354,7 @@ async fn share_and_sum<R: Ring + Send + Sync + 'static>(
         |_, _, _| {},
     )
     .await?;
+    tracing::debug!(job = %running.manifest.job_id, elapsed = ?started.elapsed(), "secure sum done");
     Ok(match output {
         SumOutput::Totals(totals) => Some(totals.iter().map(|t| t.to_signed()).collect()),
         SumOutput::NotARecipient => None,
