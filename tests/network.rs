@@ -143,9 +143,9 @@ async fn malformed_and_oversized_frames_abort_and_the_node_keeps_serving() {
 
     let cases: [(&str, Vec<u8>, u16); 4] = [
         ("oversized frame", u32::MAX.to_be_bytes().to_vec(), 101),
-        ("garbage payload", framed(&[1, 0xee, 0xff, 0x00]), 100),
+        ("garbage payload", framed(&[2, 0xee, 0xff, 0x00]), 100),
         ("other wire version", framed(&[7, 1]), 100),
-        ("trailing bytes", framed(&[1, 4, 0]), 100),
+        ("trailing bytes", framed(&[2, 4, 0]), 100),
     ];
     for (what, bytes, code) in cases {
         match raw.exchange(&bytes).await {

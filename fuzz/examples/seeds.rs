@@ -19,6 +19,7 @@ use unseen_node::wire::{
     JobAcceptance, JobRequest, NoiseTerms, PeerMessage, ProtocolRequest, ReleaseTerms, encode,
 };
 use unseen_protocol::ecdh_psi::{Message, Mode, Padding, Requester, Responder, Session};
+use unseen_protocol::sharing::SumMessage;
 use unseen_protocol::{IdSet, JobId};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -209,6 +210,25 @@ fn peer_messages(
     for (name, message) in psi {
         messages.push((format!("psi-{name}"), PeerMessage::Psi(message.clone())));
     }
+    // Stats jobs' messages that need no signed manifest: the mesh's hello
+    // and both rings' shares (fixed-width byte strings since wire version 2).
+    messages.extend([
+        (
+            "stats-hello".to_string(),
+            PeerMessage::StatsHello {
+                job_id: "00112233445566778899aabbccddeeff".into(),
+                from: 2,
+            },
+        ),
+        (
+            "stats-input-shares".to_string(),
+            PeerMessage::Shares(SumMessage::InputShares(vec![1, u64::MAX, 1 << 63])),
+        ),
+        (
+            "stats-total-shares-128".to_string(),
+            PeerMessage::Shares128(SumMessage::TotalShares(vec![7, u128::MAX])),
+        ),
+    ]);
     messages
 }
 

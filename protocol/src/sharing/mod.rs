@@ -23,7 +23,7 @@ mod sum;
 
 pub use fixed::{FixedPoint, FixedPointError, MAX_DIGITS, MAX_SCALED, decimal, fit};
 pub use noise::noise_share;
-pub use ring::{Ring, reconstruct, split};
+pub use ring::{Ring, fixed_width, reconstruct, split};
 pub use stats::{GroupResult, Layout, LocalStats, StatsError, StatsNoise, finish};
 pub use sum::{ExpectShares, SecureSum, SumMessage, SumOutput, SumStep};
 

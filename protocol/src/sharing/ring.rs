@@ -19,6 +19,12 @@ pub trait Ring:
 {
     /// Bits in an element (k).
     const BITS: u32;
+    /// Bytes in an element's wire encoding (k / 8, little-endian).
+    const BYTES: usize;
+    /// Writes the element's little-endian bytes into `out` (`BYTES` long).
+    fn write_le(self, out: &mut [u8]);
+    /// The element whose little-endian bytes are `bytes` (`BYTES` long).
+    fn read_le(bytes: &[u8]) -> Self;
     /// Addition mod 2^k.
     fn add(self, other: Self) -> Self;
     /// Subtraction mod 2^k.
@@ -34,6 +40,15 @@ pub trait Ring:
 
 impl Ring for u64 {
     const BITS: u32 = 64;
+    const BYTES: usize = 8;
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+    fn read_le(bytes: &[u8]) -> Self {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(bytes);
+        Self::from_le_bytes(le)
+    }
     fn add(self, other: Self) -> Self {
         self.wrapping_add(other)
     }
@@ -53,6 +68,15 @@ impl Ring for u64 {
 
 impl Ring for u128 {
     const BITS: u32 = 128;
+    const BYTES: usize = 16;
+    fn write_le(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+    fn read_le(bytes: &[u8]) -> Self {
+        let mut le = [0u8; 16];
+        le.copy_from_slice(bytes);
+        Self::from_le_bytes(le)
+    }
     fn add(self, other: Self) -> Self {
         self.wrapping_add(other)
     }
@@ -83,6 +107,54 @@ pub fn split<R: Ring, G: CryptoRng + RngCore>(secret: R, parties: usize, rng: &m
     shares
 }
 
+/// Share vectors on the wire as one byte string of fixed-width
+/// little-endian elements (`#[serde(with = "fixed_width")]`). Shares are
+/// uniform, so postcard's variable-length integers would spend about 9.5
+/// bytes on each 8-byte element: fixed width is both smaller and the same
+/// length whatever the values.
+pub mod fixed_width {
+    use serde::de::{Error as _, Visitor};
+    use serde::{Deserializer, Serializer};
+    use zeroize::Zeroizing;
+
+    use super::Ring;
+
+    /// Serialises `shares` as one byte string.
+    pub fn serialize<R: Ring, S: Serializer>(
+        shares: &[R],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut bytes = Zeroizing::new(vec![0u8; shares.len() * R::BYTES]);
+        for (share, out) in shares.iter().zip(bytes.chunks_exact_mut(R::BYTES)) {
+            share.write_le(out);
+        }
+        serializer.serialize_bytes(&bytes)
+    }
+
+    /// Reads a byte string back into shares; refuses a length that is not a
+    /// whole number of elements.
+    pub fn deserialize<'de, R: Ring, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<R>, D::Error> {
+        struct Shares<R>(std::marker::PhantomData<R>);
+        impl<R: Ring> Visitor<'_> for Shares<R> {
+            type Value = Vec<R>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a byte string of {}-byte shares", R::BYTES)
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<R>, E> {
+                if !bytes.len().is_multiple_of(R::BYTES) {
+                    return Err(E::invalid_length(bytes.len(), &self));
+                }
+                Ok(bytes.chunks_exact(R::BYTES).map(R::read_le).collect())
+            }
+        }
+        deserializer
+            .deserialize_bytes(Shares(std::marker::PhantomData))
+            .map_err(|e| D::Error::custom(format!("shares: {e}")))
+    }
+}
+
 /// Adds shares back into the secret.
 pub fn reconstruct<R: Ring>(shares: &[R]) -> R {
     shares.iter().fold(R::default(), |sum, &s| sum.add(s))
@@ -106,6 +178,42 @@ mod tests {
             let wide = u128::MAX - 5;
             assert_eq!(reconstruct(&split(wide, parties, &mut rng)), wide);
         }
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Wire<R: Ring>(#[serde(with = "fixed_width", bound = "R: Ring")] Vec<R>);
+
+    #[test]
+    fn shares_travel_at_fixed_width_and_come_back_equal() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        for n in [0usize, 1, 1000] {
+            let narrow: Vec<u64> = (0..n).map(|_| u64::random(&mut rng)).collect();
+            let bytes = postcard::to_allocvec(&Wire(narrow.clone())).expect("encodes");
+            // A length prefix (at most 3 bytes here) and 8 bytes a share.
+            assert!(
+                bytes.len() >= 8 * n && bytes.len() <= 8 * n + 3,
+                "{}",
+                bytes.len()
+            );
+            let back: Wire<u64> = postcard::from_bytes(&bytes).expect("decodes");
+            assert_eq!(back.0, narrow);
+            let wide: Vec<u128> = (0..n).map(|_| u128::random(&mut rng)).collect();
+            let bytes = postcard::to_allocvec(&Wire(wide.clone())).expect("encodes");
+            assert!(bytes.len() >= 16 * n && bytes.len() <= 16 * n + 3);
+            let back: Wire<u128> = postcard::from_bytes(&bytes).expect("decodes");
+            assert_eq!(back.0, wide);
+        }
+    }
+
+    #[test]
+    fn a_share_string_that_is_not_whole_elements_is_refused() {
+        // Length 9: one u64 and a stray byte.
+        let mut bytes = vec![9u8];
+        bytes.extend([1u8; 9]);
+        let decoded: Result<Wire<u64>, _> = postcard::from_bytes(&bytes);
+        assert!(decoded.is_err());
+        let decoded: Result<Wire<u128>, _> = postcard::from_bytes(&bytes[..9]);
+        assert!(decoded.is_err(), "8 bytes are not a u128 share");
     }
 
     #[test]

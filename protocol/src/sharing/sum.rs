@@ -29,9 +29,9 @@ use crate::{Error, Progress, Step};
 #[serde(bound = "R: Ring")]
 pub enum SumMessage<R: Ring> {
     /// The sender's shares of its own inputs, for the receiver.
-    InputShares(Vec<R>),
+    InputShares(#[serde(with = "super::ring::fixed_width")] Vec<R>),
     /// The sender's shares of the totals, for a recipient.
-    TotalShares(Vec<R>),
+    TotalShares(#[serde(with = "super::ring::fixed_width")] Vec<R>),
 }
 
 impl<R: Ring> SumMessage<R> {

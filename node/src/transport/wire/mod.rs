@@ -19,8 +19,9 @@ pub use crate::stats_manifest::{StatsAcceptance, StatsManifest, StatsTerms};
 use unseen_protocol::ecdh_psi::Message as PsiMessage;
 use unseen_protocol::sharing::SumMessage;
 
-/// The envelope version this node speaks.
-pub const WIRE_VERSION: u16 = 1;
+/// The envelope version this node speaks. 2: secure-sum shares travel as
+/// fixed-width byte strings.
+pub const WIRE_VERSION: u16 = 2;
 
 /// A message on a job's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,11 +221,11 @@ mod tests {
     /// target): one message must have exactly one encoding.
     #[test]
     fn only_the_canonical_encoding_decodes() {
-        assert_eq!(decode(&[1, 4]), Ok(PeerMessage::JobFinished));
+        assert_eq!(decode(&[2, 4]), Ok(PeerMessage::JobFinished));
         for overlong in [
-            vec![0x81, 0x00, 4],
-            vec![1, 0x84, 0x00],
-            vec![1, 2, 0x82, 0x00, b'n', b'o'],
+            vec![0x82, 0x00, 4],
+            vec![2, 0x84, 0x00],
+            vec![2, 2, 0x82, 0x00, b'n', b'o'],
         ] {
             assert!(
                 matches!(decode(&overlong), Err(WireError::Undecodable(_))),
@@ -238,16 +239,16 @@ mod tests {
 
     #[test]
     fn envelope_bytes_are_pinned() {
-        assert_eq!(encode(&PeerMessage::JobFinished), vec![1, 4]);
+        assert_eq!(encode(&PeerMessage::JobFinished), vec![2, 4]);
         let refused = PeerMessage::JobRefused {
             reason: "no".into(),
         };
-        assert_eq!(encode(&refused), vec![1, 2, 2, b'n', b'o']);
+        assert_eq!(encode(&refused), vec![2, 2, 2, b'n', b'o']);
         let psi = PeerMessage::Psi(PsiMessage::RequesterHello {
             set_size: 300,
             key_commitment: None,
         });
-        assert_eq!(encode(&psi), vec![1, 3, 0, 0xac, 0x02, 0]);
+        assert_eq!(encode(&psi), vec![2, 3, 0, 0xac, 0x02, 0]);
         let accepted = PeerMessage::JobAccepted(JobAcceptance {
             responder_grant: "g".into(),
             responder_signature: vec![9],
@@ -261,14 +262,14 @@ mod tests {
                 }),
             },
         });
-        let bytes = vec![1, 1, 1, b'g', 1, 9, 10, 1, 1, 2, 3, 6];
+        let bytes = vec![2, 1, 1, b'g', 1, 9, 10, 1, 1, 2, 3, 6];
         assert_eq!(encode(&accepted), bytes);
         assert_eq!(decode(&bytes), Ok(accepted));
     }
 
     #[test]
     fn other_versions_truncation_and_trailing_bytes_are_refused() {
-        assert_eq!(decode(&[2, 1]), Err(WireError::Version(2)));
+        assert_eq!(decode(&[3, 1]), Err(WireError::Version(3)));
         let bytes = encode(&PeerMessage::Abort {
             code: 3,
             reason: "bad point".into(),
@@ -279,6 +280,6 @@ mod tests {
         let mut longer = bytes;
         longer.push(0);
         assert!(matches!(decode(&longer), Err(WireError::Undecodable(_))));
-        assert!(matches!(decode(&[1, 77]), Err(WireError::Undecodable(_))));
+        assert!(matches!(decode(&[2, 77]), Err(WireError::Undecodable(_))));
     }
 }
