@@ -230,9 +230,27 @@ async fn stats_among(n: usize) {
     }
     assert_exact(&report, &data);
     // Every party recorded the job as completed, and every audit log verifies.
-    for node in &nodes {
+    // Shares counted on both sides: each party sends its input shares to
+    // every other party and its shares of the totals to the requester (the
+    // only recipient); the requester receives both kinds from every party.
+    for (index, node) in nodes.iter().enumerate() {
         let job = node.job(&report.job_id);
         assert_eq!(job.outcome, Outcome::Completed, "{}", node.name);
+        let (sent, received) = if index == 0 {
+            (n - 1, 2 * (n - 1))
+        } else {
+            (n, n - 1)
+        };
+        assert_eq!(
+            job.data_messages_sent, sent as u64,
+            "{}: {job:?}",
+            node.name
+        );
+        assert_eq!(
+            job.data_messages_received, received as u64,
+            "{}: {job:?}",
+            node.name
+        );
         let entries = node.store().audit_entries().expect("audit");
         unseen::node::audit::verify(entries, &node.cert(), None)
             .unwrap_or_else(|e| panic!("{}'s audit log: {e}", node.name));

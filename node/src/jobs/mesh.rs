@@ -30,6 +30,8 @@ pub(crate) struct Mesh {
     readers: Vec<tokio::task::JoinHandle<StreamReader>>,
     inbox: mpsc::Receiver<Inbound>,
     received: BTreeMap<PartyIndex, u64>,
+    /// Data-bearing messages received, for the job's record.
+    data_received: u64,
     /// Parties whose stream has ended after they said the job was finished.
     finished: BTreeMap<PartyIndex, bool>,
 }
@@ -55,6 +57,7 @@ impl Mesh {
             readers,
             inbox,
             received: BTreeMap::new(),
+            data_received: 0,
         }
     }
 
@@ -94,7 +97,12 @@ impl Mesh {
                 })?;
             self.received.insert(party, bytes);
             match read {
-                Ok(message) => return Ok((party, message)),
+                Ok(message) => {
+                    if message.is_data() {
+                        self.data_received += 1;
+                    }
+                    return Ok((party, message));
+                }
                 // A party that said the job was finished may close.
                 Err(JobError::Closed) if self.finished.get(&party) == Some(&true) => {}
                 Err(e) => return Err(e.from_party(&self.name(party))),
@@ -138,7 +146,7 @@ impl Mesh {
             bytes_sent: self.writers.values().map(StreamWriter::bytes_sent).sum(),
             bytes_received: self.received.values().sum(),
             data_sent: self.writers.values().map(StreamWriter::data_sent).sum(),
-            data_received: 0,
+            data_received: self.data_received,
         }
     }
 

@@ -81,7 +81,7 @@ pub struct GroupSpec {
 
 /// The most bins of equal width a histogram may have: one ring element per
 /// party each (a 2^20-bin histogram is a secure sum of a 2^20-element
-/// vector; its shares need frames of about 9 MB, see `max_frame_bytes`).
+/// vector; its shares need frames of about 8 MiB, see `max_frame_bytes`).
 pub const MAX_REGULAR_BINS: u32 = 1 << 20;
 
 /// A histogram of the value column over public bins: listed edges, bin i
