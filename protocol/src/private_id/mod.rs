@@ -16,19 +16,19 @@
 //! that the final identifiers add on top. `UID(id) = H(id)^(a·b·a'·b')`.
 //!
 //! ```text
-//! requester (X; a, a')                                         responder (Y; b, b')
+//! requester (X; a, a')                                   responder (Y; b, b')
 //!   RequesterHello{|X|}, RequesterBlinded{H(x)^a}* (order π) ──►
-//!                  ◄── ResponderHello{|Y|}, ResponderBlinded{H(y)^b}* (order ρ)
-//!                  ◄── RequesterPartialUids{H(x)^ab·b'}* (order π, one per chunk)
-//!                  ◄── RequesterShuffled{H(x)^ab}*       (all, shuffled by σ)
-//!   ResponderPartialUids{H(y)^ab·a'}* (order ρ, one per chunk) ──►
-//!   requester compares H(x)^ab with H(y)^ab, then:
+//!              ◄── ResponderHello{|Y|}, ResponderBlinded{H(y)^b}* (order ρ)
+//!              ◄── RequesterPartialUids{H(x)^(a·b·b')}*   (order π, per chunk)
+//!              ◄── RequesterShuffled{H(x)^(a·b)}*         (all, shuffled by σ)
+//!   ResponderPartialUids{H(y)^(a·b·a')}* (order ρ, per chunk) ──►
+//!   requester compares H(x)^(a·b) with H(y)^(a·b), then:
 //!   Differences{|X∖Y|, |Y∖X|},
-//!   ResponderOnly{H(y)^ab, y ∉ X}* (shuffled),
-//!   RequesterOnlyPartialUids{H(x)^ab·a', x ∉ Y}* (shuffled) ──►
-//!                  ◄── ResponderOnlyPartialUids{H(y)^ab·b', y ∉ X}* (same order)
-//! requester: own UIDs = (H(x)^ab·b')^a', responder-only UIDs = (H(y)^ab·b')^a'
-//! responder: own UIDs = (H(y)^ab·a')^b', requester-only UIDs = (H(x)^ab·a')^b'
+//!   ResponderOnly{H(y)^(a·b), y ∉ X}* (shuffled),
+//!   RequesterOnlyPartialUids{H(x)^(a·b·a'), x ∉ Y}* (shuffled) ──►
+//!              ◄── ResponderOnlyPartialUids{H(y)^(a·b·b'), y ∉ X}* (same order)
+//! requester: own UIDs and responder-only UIDs: what it received, raised to a'
+//! responder: own UIDs and requester-only UIDs: what it received, raised to b'
 //! ```
 //!
 //! The requester learns which positions of the *shuffled* list `H(x)^ab`

@@ -311,3 +311,30 @@ fn every_message_round_trips_and_wire_bytes_are_pinned() {
     };
     assert_eq!(differences.encode(), [0x07, 0x01, 0x02]);
 }
+
+/// Cost at scale: time and bytes for 2^16 ids a side, half common. Run with
+/// `cargo test -p unseen-protocol --release -- --ignored --nocapture
+/// private_id_cost`.
+#[test]
+#[ignore = "timing run; use --release"]
+fn private_id_cost() {
+    let n = 1u32 << 16;
+    let x = ids(0..n, "cust-");
+    let y = ids(n / 2..n + n / 2, "cust-");
+    let started = std::time::Instant::now();
+    let out = run(&x, &y, MAX_CHUNK_POINTS, 1);
+    let elapsed = started.elapsed();
+    assert_eq!(out.requester.union().len(), (n + n / 2) as usize);
+    let bytes = |messages: &[Message]| messages.iter().map(|m| m.encode().len()).sum::<usize>();
+    let (to_responder, to_requester) = (
+        bytes(&out.transcript.to_responder),
+        bytes(&out.transcript.to_requester),
+    );
+    println!(
+        "private-id |X| = |Y| = {n}, |X∩Y| = {}: {elapsed:?} for both parties on one thread pool; \
+         requester sent {to_responder} B ({:.1} B/id), responder sent {to_requester} B ({:.1} B/id)",
+        n / 2,
+        to_responder as f64 / f64::from(n),
+        to_requester as f64 / f64::from(n),
+    );
+}
