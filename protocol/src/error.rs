@@ -82,6 +82,26 @@ pub enum Error {
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
+    /// The peer sent a list that holds some element twice, where every
+    /// element stands for a distinct id.
+    #[error("peer repeated an element in {what}, where each stands for a distinct id")]
+    DuplicateElement {
+        /// Which list.
+        what: &'static str,
+    },
+    /// The peer announced counts of unmatched ids that the two set sizes
+    /// cannot give (Private-ID's `Differences`).
+    #[error(
+        "peer announced {requester_only} requester-only and {responder_only} responder-only ids: {problem}"
+    )]
+    BadDifferences {
+        /// Requester ids the responder does not hold, as announced.
+        requester_only: u64,
+        /// Responder ids the requester does not hold, as announced.
+        responder_only: u64,
+        /// What is wrong with them.
+        problem: &'static str,
+    },
 }
 
 /// Why a group element was rejected.
@@ -125,7 +145,9 @@ impl Error {
             | Self::BadChunk(_)
             | Self::BadNoiseTerms { .. }
             | Self::WrongParty { .. }
-            | Self::WrongShareCount { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::WrongShareCount { .. }
+            | Self::DuplicateElement { .. }
+            | Self::BadDifferences { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -141,6 +163,8 @@ impl Error {
             Self::BadNoiseTerms { .. } => 7,
             Self::WrongParty { .. } => 8,
             Self::WrongShareCount { .. } => 9,
+            Self::DuplicateElement { .. } => 10,
+            Self::BadDifferences { .. } => 11,
         }
     }
 }
