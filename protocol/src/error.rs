@@ -79,6 +79,14 @@ pub enum Error {
         /// Values received.
         found: usize,
     },
+    /// The dealer's correction vector has the wrong number of triples.
+    #[error("the dealer sent {found} shares of c where the job has {expected} products")]
+    WrongDealerCount {
+        /// Products in the job.
+        expected: usize,
+        /// Shares received.
+        found: usize,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -125,7 +133,8 @@ impl Error {
             | Self::BadChunk(_)
             | Self::BadNoiseTerms { .. }
             | Self::WrongParty { .. }
-            | Self::WrongShareCount { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::WrongShareCount { .. }
+            | Self::WrongDealerCount { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -141,6 +150,7 @@ impl Error {
             Self::BadNoiseTerms { .. } => 7,
             Self::WrongParty { .. } => 8,
             Self::WrongShareCount { .. } => 9,
+            Self::WrongDealerCount { .. } => 10,
         }
     }
 }
