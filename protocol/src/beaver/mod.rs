@@ -146,5 +146,3 @@ fn check_parties(parties: usize) -> Result<(), BeaverError> {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod vertical_tests;
