@@ -79,6 +79,14 @@ pub enum Error {
         /// Values received.
         found: usize,
     },
+    /// The dealer's correction vector has the wrong number of triples.
+    #[error("the dealer sent {found} shares of c where the job has {expected} products")]
+    WrongDealerCount {
+        /// Products in the job.
+        expected: usize,
+        /// Shares received.
+        found: usize,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -147,7 +155,8 @@ impl Error {
             | Self::WrongParty { .. }
             | Self::WrongShareCount { .. }
             | Self::DuplicateElement { .. }
-            | Self::BadDifferences { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::BadDifferences { .. }
+            | Self::WrongDealerCount { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -165,6 +174,7 @@ impl Error {
             Self::WrongShareCount { .. } => 9,
             Self::DuplicateElement { .. } => 10,
             Self::BadDifferences { .. } => 11,
+            Self::WrongDealerCount { .. } => 12,
         }
     }
 }

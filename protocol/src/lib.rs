@@ -20,6 +20,7 @@
 //! so tests are deterministic and run both parties in one process.
 #![forbid(unsafe_code)]
 
+pub mod beaver;
 pub mod dp;
 pub mod ecdh_psi;
 mod error;

@@ -1,0 +1,94 @@
+//! Time and bytes of a vertical statistics job between two parties and a
+//! dealer, in one process: `cargo run -p unseen-protocol --release --example
+//! beaver_cost [rows] [categories]`.
+
+use std::time::Instant;
+
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use unseen_protocol::beaver::vertical::{self, RowA, VerticalPlan, VerticalTotals};
+use unseen_protocol::beaver::{Dealer, ExpectTriples};
+use unseen_protocol::sharing::{PartyIndex, Roster, SumOutput};
+use unseen_protocol::{JobId, Progress};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rows: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let categories: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let job = JobId([1; 16]);
+    let plan = VerticalPlan::new(rows, categories).expect("plan");
+    let a: Vec<Option<RowA>> = (0..rows)
+        .map(|_| {
+            rng.gen_bool(0.7).then(|| RowA {
+                value: rng.gen_range(-1_000_000..1_000_000),
+                category: (categories > 0).then(|| rng.gen_range(0..categories)),
+            })
+        })
+        .collect();
+    let b: Vec<Option<i128>> = (0..rows)
+        .map(|_| rng.gen_bool(0.7).then(|| rng.gen_range(0..100_000)))
+        .collect();
+    let roster = |me| Roster::new(2, PartyIndex(me), [PartyIndex(0)]).expect("roster");
+
+    let clock = Instant::now();
+    let dealt = Dealer::deal::<u128, _>(job, 2, plan.products(), &mut rng).expect("deal");
+    let deal_time = clock.elapsed();
+    let dealer_bytes: Vec<usize> = dealt.iter().map(|m| m.message.encode().len()).collect();
+
+    let clock = Instant::now();
+    let vectors = [plan.vector_a(&a).expect("A"), plan.vector_b(&b).expect("B")];
+    let mut states = Vec::new();
+    let mut first_round = Vec::new();
+    for (i, m) in dealt.into_iter().enumerate() {
+        let triples = ExpectTriples::new(&roster(i), job, plan.products())
+            .expect("count")
+            .handle(m.message)
+            .expect("triples");
+        let step = vertical::start(roster(i), plan, &vectors[i], triples).expect("start");
+        let Progress::Continue(state) = step.next else {
+            unreachable!()
+        };
+        states.push(Some(state));
+        first_round.extend(step.send.into_iter().map(|m| (i, m)));
+    }
+    let round_one_bytes: usize = first_round
+        .iter()
+        .map(|(_, m)| m.message.encode().len())
+        .sum();
+    // B (1) hears A first, then A hears B; B's opening goes to A.
+    let mut opened = None;
+    let mut round_two_bytes = 0;
+    let mut queue = first_round;
+    while let Some((from, m)) = queue.pop() {
+        let state = states[m.to.0].take().expect("running");
+        let step = state.handle(PartyIndex(from), m.message).expect("honest");
+        round_two_bytes += step
+            .send
+            .iter()
+            .map(|s| s.message.encode().len())
+            .sum::<usize>();
+        queue.extend(step.send.into_iter().map(|s| (m.to.0, s)));
+        match step.next {
+            Progress::Continue(s) => states[m.to.0] = Some(s),
+            Progress::Done(SumOutput::Totals(t)) => opened = Some(t),
+            Progress::Done(SumOutput::NotARecipient) => {}
+        }
+    }
+    let totals = VerticalTotals::from_opened(plan, &opened.expect("A opened")).expect("totals");
+    let result = vertical::finish(&totals, 2);
+    let party_time = clock.elapsed();
+    println!(
+        "rows {rows}, categories {categories}: {} products; dealer {:.2?} and {:?} bytes to A, B; \
+         parties (both, one process) {:.2?}; round 1 (masked) {} bytes, round 2 (opening) {} bytes; \
+         common rows {}",
+        plan.products(),
+        deal_time,
+        dealer_bytes,
+        party_time,
+        round_one_bytes,
+        round_two_bytes,
+        result.count
+    );
+}

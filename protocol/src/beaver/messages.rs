@@ -1,0 +1,152 @@
+//! The wire messages: between parties, and from the dealer to a party.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::prg::Seed;
+use crate::Error;
+use crate::sharing::Ring;
+
+/// A message from one party to another.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "R: Ring")]
+pub enum BeaverMessage<R: Ring> {
+    /// The seed of the receiver's share of the sender's input vector.
+    InputSeed(Seed),
+    /// The sender's shares of `d = x − a` and `e = y − b`, one per product.
+    Masked {
+        /// Shares of `x − a`.
+        d: Vec<R>,
+        /// Shares of `y − b`.
+        e: Vec<R>,
+    },
+    /// The sender's shares of values the receiver opens.
+    Opening(Vec<R>),
+}
+
+/// A message from the dealer to one party: that party's triple material.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "R: Ring")]
+pub enum DealerMessage<R: Ring> {
+    /// For every party but the last: the seed of its shares of `a`, `b`, `c`.
+    Seed(Seed),
+    /// For the last party: the seed of its shares of `a` and `b`, and its
+    /// shares of `c` outright (what makes the triples multiply).
+    SeedAndCorrection {
+        /// The seed of its shares of `a` and `b`.
+        seed: Seed,
+        /// Its shares of `c`, one per product.
+        correction: Vec<R>,
+    },
+}
+
+impl<R: Ring> BeaverMessage<R> {
+    /// The message's kind, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InputSeed(_) => "InputSeed",
+            Self::Masked { .. } => "Masked",
+            Self::Opening(_) => "Opening",
+        }
+    }
+
+    /// Encodes the message with postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes one whole message of a job whose vectors have at most
+    /// `elements` entries; longer input is refused before decoding.
+    pub fn decode(bytes: &[u8], elements: usize) -> Result<Self, Error> {
+        decode(bytes, elements, R::BITS, 2, Self::kind)
+    }
+}
+
+impl<R: Ring> DealerMessage<R> {
+    /// The message's kind, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Seed(_) => "DealerSeed",
+            Self::SeedAndCorrection { .. } => "DealerSeedAndCorrection",
+        }
+    }
+
+    /// Encodes the message with postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Decodes one whole message for a job of `products` products; longer
+    /// input is refused before decoding.
+    pub fn decode(bytes: &[u8], products: usize) -> Result<Self, Error> {
+        decode(bytes, products, R::BITS, 1, Self::kind)
+    }
+}
+
+fn encode<M: Serialize>(message: &M) -> Vec<u8> {
+    // Serializing these plain data types into a Vec cannot fail.
+    postcard::to_allocvec(message).unwrap_or_default()
+}
+
+/// Decodes `bytes` as one message holding at most `vectors` vectors of
+/// `elements` ring elements of `bits` bits, in its canonical encoding only.
+fn decode<M: Serialize + DeserializeOwned>(
+    bytes: &[u8],
+    elements: usize,
+    bits: u32,
+    vectors: usize,
+    kind: fn(&M) -> &'static str,
+) -> Result<M, Error> {
+    // A varint of k bits takes at most ⌈k/7⌉ bytes; a length prefix at most
+    // 10; the tag and a seed fit in 64.
+    let per_element = bits.div_ceil(7) as usize;
+    let limit = elements
+        .saturating_mul(per_element)
+        .saturating_add(10)
+        .saturating_mul(vectors)
+        .saturating_add(64);
+    if bytes.len() > limit {
+        return Err(Error::Undecodable(format!(
+            "{} bytes is over the {limit}-byte limit for {elements} elements",
+            bytes.len()
+        )));
+    }
+    match postcard::take_from_bytes::<M>(bytes) {
+        // postcard also decodes overlong varints; one message must have one
+        // encoding, so anything but the canonical bytes is refused.
+        Ok((message, [])) if encode(&message) != bytes => Err(Error::Undecodable(format!(
+            "{} is not in its canonical encoding",
+            kind(&message)
+        ))),
+        Ok((message, [])) => Ok(message),
+        Ok((_, rest)) => Err(Error::Undecodable(format!(
+            "{} trailing bytes after the message",
+            rest.len()
+        ))),
+        Err(e) => Err(Error::Undecodable(e.to_string())),
+    }
+}
+
+// Shares and seeds are half a secret: never print them.
+impl<R: Ring> std::fmt::Debug for BeaverMessage<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InputSeed(_) => f.write_str("InputSeed(<redacted>)"),
+            Self::Masked { d, .. } => write!(f, "Masked(<{} products redacted>)", d.len()),
+            Self::Opening(v) => write!(f, "Opening(<{} shares redacted>)", v.len()),
+        }
+    }
+}
+
+impl<R: Ring> std::fmt::Debug for DealerMessage<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seed(_) => f.write_str("DealerSeed(<redacted>)"),
+            Self::SeedAndCorrection { correction, .. } => write!(
+                f,
+                "DealerSeedAndCorrection(<{} shares redacted>)",
+                correction.len()
+            ),
+        }
+    }
+}
