@@ -16,12 +16,14 @@ pub enum BeaverMessage<R: Ring> {
     /// The sender's shares of `d = x − a` and `e = y − b`, one per product.
     Masked {
         /// Shares of `x − a`.
+        #[serde(with = "crate::sharing::fixed_width")]
         d: Vec<R>,
         /// Shares of `y − b`.
+        #[serde(with = "crate::sharing::fixed_width")]
         e: Vec<R>,
     },
     /// The sender's shares of values the receiver opens.
-    Opening(Vec<R>),
+    Opening(#[serde(with = "crate::sharing::fixed_width")] Vec<R>),
 }
 
 /// A message from the dealer to one party: that party's triple material.
@@ -36,6 +38,7 @@ pub enum DealerMessage<R: Ring> {
         /// The seed of its shares of `a` and `b`.
         seed: Seed,
         /// Its shares of `c`, one per product.
+        #[serde(with = "crate::sharing::fixed_width")]
         correction: Vec<R>,
     },
 }
@@ -58,7 +61,7 @@ impl<R: Ring> BeaverMessage<R> {
     /// Decodes one whole message of a job whose vectors have at most
     /// `elements` entries; longer input is refused before decoding.
     pub fn decode(bytes: &[u8], elements: usize) -> Result<Self, Error> {
-        decode(bytes, elements, R::BITS, 2, Self::kind)
+        decode(bytes, elements, R::BYTES, 2, Self::kind)
     }
 }
 
@@ -79,7 +82,7 @@ impl<R: Ring> DealerMessage<R> {
     /// Decodes one whole message for a job of `products` products; longer
     /// input is refused before decoding.
     pub fn decode(bytes: &[u8], products: usize) -> Result<Self, Error> {
-        decode(bytes, products, R::BITS, 1, Self::kind)
+        decode(bytes, products, R::BYTES, 1, Self::kind)
     }
 }
 
@@ -89,17 +92,16 @@ fn encode<M: Serialize>(message: &M) -> Vec<u8> {
 }
 
 /// Decodes `bytes` as one message holding at most `vectors` vectors of
-/// `elements` ring elements of `bits` bits, in its canonical encoding only.
+/// `elements` ring elements of `width` bytes each (shares travel at fixed
+/// width, `sharing::fixed_width`), in its canonical encoding only.
 fn decode<M: Serialize + DeserializeOwned>(
     bytes: &[u8],
     elements: usize,
-    bits: u32,
+    per_element: usize,
     vectors: usize,
     kind: fn(&M) -> &'static str,
 ) -> Result<M, Error> {
-    // A varint of k bits takes at most ⌈k/7⌉ bytes; a length prefix at most
-    // 10; the tag and a seed fit in 64.
-    let per_element = bits.div_ceil(7) as usize;
+    // A length prefix takes at most 10 bytes; the tag and a seed fit in 64.
     let limit = elements
         .saturating_mul(per_element)
         .saturating_add(10)

@@ -34,12 +34,13 @@
 //! away from zero from exact integer arithmetic (means, variances,
 //! covariance; correlation to [`CORRELATION_DIGITS`] digits).
 
-use num_bigint::{BigInt, Sign};
+use num_bigint::BigInt;
 use zeroize::Zeroizing;
 
 use super::dealer::TripleShares;
 use super::dot::{DotProducts, DotStep};
 use super::{BeaverError, MAX_PRODUCTS};
+use crate::sharing::stats::{rounded_div, rounded_sqrt, to_i128};
 use crate::sharing::{GroupResult, Layout, MAX_SCALED, Ring, Roster, finish as finish_column};
 
 /// The most rows a vertical job may have.
@@ -440,32 +441,4 @@ pub fn finish(totals: &VerticalTotals, digits: u32) -> VerticalResult {
         correlation,
         groups,
     }
-}
-
-/// `num / den` rounded half away from zero (`den > 0`).
-fn rounded_div(num: &BigInt, den: &BigInt) -> BigInt {
-    let magnitude = (num.magnitude() * 2u32 + den.magnitude()) / (den.magnitude() * 2u32);
-    let sign = if num.sign() == Sign::Minus {
-        Sign::Minus
-    } else {
-        Sign::Plus
-    };
-    BigInt::from_biguint(sign, magnitude)
-}
-
-/// √(num / den) rounded to nearest, ties up (`num ≥ 0`, `den > 0`):
-/// s = ⌊√⌊num/den⌋⌋ = ⌊√(num/den)⌋, then s + 1 if num/den ≥ (s + ½)².
-fn rounded_sqrt(num: &BigInt, den: &BigInt) -> BigInt {
-    let floor = BigInt::from((num / den).magnitude().sqrt());
-    let next = &floor * &floor * 4 + &floor * 4 + 1;
-    if num * 4 >= next * den {
-        floor + 1
-    } else {
-        floor
-    }
-}
-
-fn to_i128(value: BigInt) -> i128 {
-    // Every result is bounded by the sums it comes from (|r| ≤ 10^9).
-    i128::try_from(value).unwrap_or(i128::MAX)
 }

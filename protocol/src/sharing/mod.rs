@@ -18,7 +18,7 @@
 mod fixed;
 mod noise;
 mod ring;
-mod stats;
+pub(crate) mod stats;
 mod sum;
 
 pub use fixed::{FixedPoint, FixedPointError, MAX_DIGITS, MAX_SCALED, decimal, fit};

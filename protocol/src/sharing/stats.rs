@@ -246,7 +246,7 @@ pub fn finish(layout: Layout, totals: &[i128], digits: u32) -> Vec<GroupResult> 
 }
 
 /// `num / den` rounded half away from zero (`den > 0`).
-fn rounded_div(num: &BigInt, den: &BigInt) -> BigInt {
+pub(crate) fn rounded_div(num: &BigInt, den: &BigInt) -> BigInt {
     let half_up = (num.magnitude() * 2u32 + den.magnitude()) / (den.magnitude() * 2u32);
     BigInt::from_biguint(
         if num.sign() == Sign::Minus {
@@ -260,7 +260,7 @@ fn rounded_div(num: &BigInt, den: &BigInt) -> BigInt {
 
 /// √(num / den) rounded to the nearest integer (`num ≥ 0`, `den > 0`):
 /// s = ⌊√⌊x⌋⌋ = ⌊√x⌋, then s + 1 if x ≥ (s + ½)².
-fn rounded_sqrt(num: &BigInt, den: &BigInt) -> BigInt {
+pub(crate) fn rounded_sqrt(num: &BigInt, den: &BigInt) -> BigInt {
     let floor = BigInt::from((num / den).magnitude().sqrt());
     let next = &floor * &floor * 4 + &floor * 4 + 1;
     if num * 4 >= next * den {
@@ -270,6 +270,6 @@ fn rounded_sqrt(num: &BigInt, den: &BigInt) -> BigInt {
     }
 }
 
-fn to_i128(value: BigInt) -> i128 {
+pub(crate) fn to_i128(value: BigInt) -> i128 {
     i128::try_from(value).unwrap_or(i128::MAX)
 }
