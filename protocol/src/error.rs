@@ -79,6 +79,27 @@ pub enum Error {
         /// Values received.
         found: usize,
     },
+    /// A message carries a number of ciphertexts (or decryption shares)
+    /// other than the agreed layout's.
+    #[error("peer sent {found} {what} where the layout has {expected}")]
+    WrongCiphertextCount {
+        /// What was counted.
+        what: &'static str,
+        /// What the layout requires.
+        expected: usize,
+        /// What arrived.
+        found: usize,
+    },
+    /// A decrypted value has no discrete logarithm in `0..=bound`: the
+    /// peer's ciphertexts or decryption shares are not what the protocol
+    /// makes, since an honest run stays within the bound.
+    #[error(
+        "a decrypted sum is not in 0..={bound}: the peer's ciphertexts or decryption shares are wrong"
+    )]
+    DecryptionOutOfRange {
+        /// The largest value the protocol allows here.
+        bound: u64,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -125,7 +146,9 @@ impl Error {
             | Self::BadChunk(_)
             | Self::BadNoiseTerms { .. }
             | Self::WrongParty { .. }
-            | Self::WrongShareCount { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::WrongShareCount { .. }
+            | Self::WrongCiphertextCount { .. }
+            | Self::DecryptionOutOfRange { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -141,6 +164,8 @@ impl Error {
             Self::BadNoiseTerms { .. } => 7,
             Self::WrongParty { .. } => 8,
             Self::WrongShareCount { .. } => 9,
+            Self::WrongCiphertextCount { .. } => 10,
+            Self::DecryptionOutOfRange { .. } => 11,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod ecdh_psi;
 mod error;
 pub mod group;
 mod id_set;
+pub mod intersection_sum;
 pub mod sharing;
 
 pub use error::{Error, ErrorCategory, InvalidPointReason};
