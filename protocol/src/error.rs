@@ -87,6 +87,27 @@ pub enum Error {
         /// Shares received.
         found: usize,
     },
+    /// A message carries a number of ciphertexts (or decryption shares)
+    /// other than the agreed layout's.
+    #[error("peer sent {found} {what} where the layout has {expected}")]
+    WrongCiphertextCount {
+        /// What was counted.
+        what: &'static str,
+        /// What the layout requires.
+        expected: usize,
+        /// What arrived.
+        found: usize,
+    },
+    /// A decrypted value has no discrete logarithm in `0..=bound`: the
+    /// peer's ciphertexts or decryption shares are not what the protocol
+    /// makes, since an honest run stays within the bound.
+    #[error(
+        "a decrypted sum is not in 0..={bound}: the peer's ciphertexts or decryption shares are wrong"
+    )]
+    DecryptionOutOfRange {
+        /// The largest value the protocol allows here.
+        bound: u64,
+    },
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -156,7 +177,9 @@ impl Error {
             | Self::WrongShareCount { .. }
             | Self::DuplicateElement { .. }
             | Self::BadDifferences { .. }
-            | Self::WrongDealerCount { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::WrongDealerCount { .. }
+            | Self::WrongCiphertextCount { .. }
+            | Self::DecryptionOutOfRange { .. } => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -175,6 +198,8 @@ impl Error {
             Self::DuplicateElement { .. } => 10,
             Self::BadDifferences { .. } => 11,
             Self::WrongDealerCount { .. } => 12,
+            Self::WrongCiphertextCount { .. } => 13,
+            Self::DecryptionOutOfRange { .. } => 14,
         }
     }
 }

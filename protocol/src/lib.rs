@@ -26,6 +26,7 @@ pub mod ecdh_psi;
 mod error;
 pub mod group;
 mod id_set;
+pub mod intersection_sum;
 pub mod private_id;
 pub mod sharing;
 
