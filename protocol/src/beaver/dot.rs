@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::dealer::TripleShares;
 use super::messages::BeaverMessage;
 use super::multiply::{ExpectMasked, Multiply, sum_runs};
-use super::open::{ExpectOpenings, Open, OpenStep, checked_opening};
+use super::open::{ExpectOpenings, Open, OpenStep, checked_opening, open_with_early};
 use super::{BeaverError, MulRing};
 use crate::sharing::{Addressed, PartyIndex, Ring, Roster, SumOutput};
 use crate::{Error, Progress, Step};
@@ -135,36 +135,15 @@ impl<R: MulRing> ExpectDot<R> {
                     }
                     Progress::Done(products) => {
                         let sums = sum_runs(&products.into_shares(), parts);
-                        open_with_early(Open::start(roster, sums), early)
+                        Ok(from_open(open_with_early(
+                            Open::start(roster, sums),
+                            early,
+                        )?))
                     }
                 }
             }
         }
     }
-}
-
-/// Feeds the held openings to a recipient's fresh opening.
-fn open_with_early<R: MulRing>(
-    mut step: OpenStep<R>,
-    early: Vec<Option<Zeroizing<Vec<R>>>>,
-) -> Result<DotStep<R>, Error> {
-    for (from, shares) in early.into_iter().enumerate() {
-        let Some(shares) = shares else { continue };
-        let Progress::Continue(open) = step.next else {
-            // Only a recipient holds openings, and it is done only when it
-            // has every party's; a held one means it is not done yet.
-            return Err(Error::WrongParty {
-                from,
-                problem: "this party is not a recipient of the opened values",
-            });
-        };
-        let more = open.handle(PartyIndex(from), BeaverMessage::Opening(shares.to_vec()))?;
-        step = Step {
-            next: more.next,
-            send: step.send,
-        };
-    }
-    Ok(from_open(step))
 }
 
 fn from_open<R: Ring>(step: OpenStep<R>) -> DotStep<R> {

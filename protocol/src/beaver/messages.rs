@@ -24,6 +24,9 @@ pub enum BeaverMessage<R: Ring> {
     },
     /// The sender's shares of values the receiver opens.
     Opening(#[serde(with = "crate::sharing::fixed_width")] Vec<R>),
+    /// The sender's own vectors, each masked by the dealer's stream, row
+    /// by row ([`super::InnerProducts`]).
+    MaskedVectors(#[serde(with = "crate::sharing::fixed_width")] Vec<R>),
 }
 
 /// A message from the dealer to one party: that party's triple material.
@@ -41,6 +44,23 @@ pub enum DealerMessage<R: Ring> {
         #[serde(with = "crate::sharing::fixed_width")]
         correction: Vec<R>,
     },
+    /// For A in a batch of inner products ([`super::InnerDealer`]): the
+    /// seed of its masks and the seed of its shares of the masks' products.
+    InnerToA {
+        /// The seed of A's masks.
+        masks_a: Seed,
+        /// The seed of A's shares of each pair's `r·s`.
+        alphas: Seed,
+    },
+    /// For B in a batch of inner products: the seed of its masks and its
+    /// shares of the masks' products, one per pair.
+    InnerToB {
+        /// The seed of B's masks.
+        masks_b: Seed,
+        /// B's shares of each pair's `r·s`.
+        #[serde(with = "crate::sharing::fixed_width")]
+        betas: Vec<R>,
+    },
 }
 
 impl<R: Ring> BeaverMessage<R> {
@@ -50,6 +70,7 @@ impl<R: Ring> BeaverMessage<R> {
             Self::InputSeed(_) => "InputSeed",
             Self::Masked { .. } => "Masked",
             Self::Opening(_) => "Opening",
+            Self::MaskedVectors(_) => "MaskedVectors",
         }
     }
 
@@ -71,6 +92,8 @@ impl<R: Ring> DealerMessage<R> {
         match self {
             Self::Seed(_) => "DealerSeed",
             Self::SeedAndCorrection { .. } => "DealerSeedAndCorrection",
+            Self::InnerToA { .. } => "DealerInnerToA",
+            Self::InnerToB { .. } => "DealerInnerToB",
         }
     }
 
@@ -136,6 +159,7 @@ impl<R: Ring> std::fmt::Debug for BeaverMessage<R> {
             Self::InputSeed(_) => f.write_str("InputSeed(<redacted>)"),
             Self::Masked { d, .. } => write!(f, "Masked(<{} products redacted>)", d.len()),
             Self::Opening(v) => write!(f, "Opening(<{} shares redacted>)", v.len()),
+            Self::MaskedVectors(v) => write!(f, "MaskedVectors(<{} elements redacted>)", v.len()),
         }
     }
 }
@@ -149,6 +173,10 @@ impl<R: Ring> std::fmt::Debug for DealerMessage<R> {
                 "DealerSeedAndCorrection(<{} shares redacted>)",
                 correction.len()
             ),
+            Self::InnerToA { .. } => f.write_str("DealerInnerToA(<redacted>)"),
+            Self::InnerToB { betas, .. } => {
+                write!(f, "DealerInnerToB(<{} shares redacted>)", betas.len())
+            }
         }
     }
 }

@@ -37,6 +37,7 @@
 
 mod dealer;
 mod dot;
+mod inner;
 mod input;
 mod messages;
 mod multiply;
@@ -46,6 +47,7 @@ pub mod vertical;
 
 pub use dealer::{Dealer, ExpectTriples, TripleShares};
 pub use dot::{DotOutput, DotProducts, DotStep, ExpectDot};
+pub use inner::{ExpectInner, InnerDealer, InnerPlan, InnerProducts, InnerStep};
 pub use input::{ExpectInputSeed, SharedInput, share_by_seed};
 pub use messages::{BeaverMessage, DealerMessage};
 pub use multiply::{ExpectMasked, MulStep, Multiply, ProductShares};

@@ -140,3 +140,28 @@ pub(super) fn checked_opening<R: Ring>(
     }
     Ok(shares)
 }
+
+/// Feeds openings that arrived before this party's own shares were known
+/// (held by the caller, one per party at most) to its fresh opening.
+pub(super) fn open_with_early<R: Ring>(
+    mut step: OpenStep<R>,
+    early: Vec<Option<Zeroizing<Vec<R>>>>,
+) -> Result<OpenStep<R>, Error> {
+    for (from, shares) in early.into_iter().enumerate() {
+        let Some(shares) = shares else { continue };
+        let Progress::Continue(open) = step.next else {
+            // Only a recipient holds openings, and it is done only when it
+            // has every party's; a held one means it is not done yet.
+            return Err(Error::WrongParty {
+                from,
+                problem: "this party is not a recipient of the opened values",
+            });
+        };
+        let more = open.handle(PartyIndex(from), BeaverMessage::Opening(shares.to_vec()))?;
+        step = Step {
+            next: more.next,
+            send: step.send,
+        };
+    }
+    Ok(step)
+}

@@ -9,6 +9,7 @@ use rand_core::SeedableRng;
 use super::*;
 
 mod hostile;
+mod inner;
 mod vertical;
 mod views;
 use crate::sharing::{Addressed, PartyIndex, Ring, Roster, SumOutput, reconstruct, split};
