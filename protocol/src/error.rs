@@ -108,6 +108,10 @@ pub enum Error {
         /// The largest value the protocol allows here.
         bound: u64,
     },
+    /// The peer's proof that it knows the secret of its key share does not
+    /// verify.
+    #[error("peer's proof of knowledge of its key share does not verify")]
+    BadKeyProof,
     /// A message could not be decoded.
     #[error("undecodable message: {0}")]
     Undecodable(String),
@@ -179,7 +183,8 @@ impl Error {
             | Self::BadDifferences { .. }
             | Self::WrongDealerCount { .. }
             | Self::WrongCiphertextCount { .. }
-            | Self::DecryptionOutOfRange { .. } => ErrorCategory::PeerMisbehaved,
+            | Self::DecryptionOutOfRange { .. }
+            | Self::BadKeyProof => ErrorCategory::PeerMisbehaved,
         }
     }
 
@@ -200,6 +205,7 @@ impl Error {
             Self::WrongDealerCount { .. } => 12,
             Self::WrongCiphertextCount { .. } => 13,
             Self::DecryptionOutOfRange { .. } => 14,
+            Self::BadKeyProof => 15,
         }
     }
 }

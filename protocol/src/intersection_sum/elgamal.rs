@@ -9,8 +9,8 @@ use curve25519_dalek::traits::Identity;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::messages::EncodedCiphertext;
-use crate::group::{EncodedPoint, decode_all, map_chunks};
+use super::messages::{EncodedCiphertext, KeyProof};
+use crate::group::{EncodedPoint, decode_all, decode_point, map_chunks};
 use crate::{Error, InvalidPointReason};
 
 /// A party's ElGamal secret share. Zeroized on drop, never printed.
@@ -27,6 +27,12 @@ impl SecretShare {
         }
     }
 
+    /// A share with a chosen secret, for tests that play a party by hand.
+    #[cfg(test)]
+    pub(super) fn from_scalar(x: Scalar) -> Self {
+        Self(x)
+    }
+
     pub(super) fn public(&self) -> RistrettoPoint {
         RistrettoPoint::mul_base(&self.0)
     }
@@ -35,6 +41,66 @@ impl SecretShare {
     pub(super) fn partial(&self, c1: &RistrettoPoint) -> RistrettoPoint {
         self.0 * c1
     }
+}
+
+impl SecretShare {
+    /// A Schnorr proof of knowledge of this share's secret, bound to the
+    /// job (`tag`) and the sender's role.
+    pub(super) fn prove<R: CryptoRng + RngCore>(
+        &self,
+        tag: &[u8],
+        role: &[u8],
+        rng: &mut R,
+    ) -> KeyProof {
+        let mut nonce = Scalar::random(rng);
+        let commitment = RistrettoPoint::mul_base(&nonce);
+        let challenge = key_challenge(tag, role, &self.public(), &commitment);
+        let response = nonce + challenge * self.0;
+        nonce.zeroize();
+        KeyProof {
+            commitment: commitment.compress().to_bytes(),
+            response: response.to_bytes(),
+        }
+    }
+}
+
+/// Checks a peer's proof that it knows the secret of `key`, its announced
+/// share. Without it a party could announce `x'·G − X_peer` after seeing
+/// the peer's share, know the joint key's secret, and decrypt every
+/// ciphertext alone.
+pub(super) fn verify_key(
+    tag: &[u8],
+    role: &[u8],
+    key: &RistrettoPoint,
+    proof: &KeyProof,
+) -> Result<(), Error> {
+    let commitment = decode_point(&proof.commitment, 1)?;
+    let response = Option::<Scalar>::from(Scalar::from_canonical_bytes(proof.response))
+        .ok_or(Error::BadKeyProof)?;
+    let challenge = key_challenge(tag, role, key, &commitment);
+    if RistrettoPoint::mul_base(&response) != commitment + challenge * key {
+        return Err(Error::BadKeyProof);
+    }
+    Ok(())
+}
+
+/// The Fiat–Shamir challenge: the job's tag, the prover's role, its share
+/// and its commitment, hashed to a scalar.
+fn key_challenge(
+    tag: &[u8],
+    role: &[u8],
+    key: &RistrettoPoint,
+    commitment: &RistrettoPoint,
+) -> Scalar {
+    use sha2::{Digest, Sha512};
+    let mut hash = Sha512::new();
+    for part in [tag, role] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.update(key.compress().as_bytes());
+    hash.update(commitment.compress().as_bytes());
+    Scalar::from_hash(hash)
 }
 
 impl std::fmt::Debug for SecretShare {

@@ -21,6 +21,16 @@ pub struct EncryptedRow {
     pub ciphertexts: Vec<EncodedCiphertext>,
 }
 
+/// A Schnorr proof that the sender knows the secret of its ElGamal share,
+/// bound to the job and the sender's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyProof {
+    /// `k·G` for the prover's nonce `k`.
+    pub commitment: EncodedPoint,
+    /// `k + c·x`, a canonical scalar.
+    pub response: [u8; 32],
+}
+
 /// A message of the intersection-sum protocol.
 ///
 /// Group elements travel as their 32-byte canonical encodings, at most
@@ -34,6 +44,8 @@ pub enum Message {
         set_size: u64,
         /// `X1 = x1·G`.
         elgamal_key: EncodedPoint,
+        /// The requester's proof that it knows `x1`.
+        key_proof: KeyProof,
     },
     /// Responder to requester: its set size and ElGamal public share.
     ResponderHello {
@@ -41,6 +53,8 @@ pub enum Message {
         set_size: u64,
         /// `X2 = x2·G`.
         elgamal_key: EncodedPoint,
+        /// The responder's proof that it knows `x2`.
+        key_proof: KeyProof,
     },
     /// Requester to responder: `H(x)^a` for a chunk of its ids.
     RequesterBlinded(Vec<EncodedPoint>),
@@ -71,7 +85,7 @@ impl Message {
     /// Number of group elements the message carries.
     pub fn element_count(&self) -> usize {
         match self {
-            Self::RequesterHello { .. } | Self::ResponderHello { .. } => 1,
+            Self::RequesterHello { .. } | Self::ResponderHello { .. } => 2,
             Self::RequesterBlinded(p) | Self::DoubleBlinded(p) | Self::PartialDecryptions(p) => {
                 p.len()
             }

@@ -30,7 +30,7 @@ mod requester;
 mod responder;
 
 pub use dlog::DlogTable;
-pub use messages::{EncodedCiphertext, EncryptedRow, Message};
+pub use messages::{EncodedCiphertext, EncryptedRow, KeyProof, Message};
 pub use requester::{
     CategorySum, ExpectDoubleBlinded, ExpectPartialDecryptions, ExpectResponderHello,
     ExpectResponderRows, IsumOutput, Requester, RequesterState, RequesterStep,
@@ -135,6 +135,11 @@ impl Layout {
     }
 }
 
+/// The roles a key proof is bound to, so that one party's proof cannot be
+/// replayed as the other's.
+const REQUESTER_ROLE: &[u8] = b"requester";
+const RESPONDER_ROLE: &[u8] = b"responder";
+
 /// The parameters both parties agreed on before the protocol starts.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -188,7 +193,7 @@ impl Session {
     }
 
     /// The hash-to-group domain-separation tag: protocol, version and job.
-    fn tag(&self) -> Vec<u8> {
+    pub(super) fn tag(&self) -> Vec<u8> {
         let mut tag = b"unseen/intersection-sum/v".to_vec();
         tag.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
         tag.extend_from_slice(b"/job/");

@@ -5,7 +5,9 @@ use rand::seq::SliceRandom;
 use rand_core::{CryptoRng, RngCore};
 
 use super::dlog::DlogTable;
-use super::elgamal::{Ciphertext, Encryptor, SecretShare, decode_ciphertexts, joint_key};
+use super::elgamal::{
+    Ciphertext, Encryptor, SecretShare, decode_ciphertexts, joint_key, verify_key,
+};
 use super::messages::chunked;
 use super::{Counter, EncryptedRow, InputError, LIMB_BITS, Message, Session, check_announced};
 use crate::group::{BlindingKey, EncodedPoint, decode_all, decode_point, hash_all, map_chunks};
@@ -59,6 +61,7 @@ impl Requester {
         let mut send = vec![Message::RequesterHello {
             set_size: ids.len() as u64,
             elgamal_key: public.compress().to_bytes(),
+            key_proof: secret.prove(&session.tag(), super::REQUESTER_ROLE, rng),
         }];
         send.extend(chunked(
             blinded,
@@ -178,6 +181,7 @@ impl ExpectResponderHello {
         let Message::ResponderHello {
             set_size,
             elgamal_key,
+            key_proof,
         } = message
         else {
             return Err(Error::UnexpectedMessage {
@@ -187,6 +191,12 @@ impl ExpectResponderHello {
         };
         check_announced(set_size, &self.session)?;
         let peer_key = decode_point(&elgamal_key, 0)?;
+        verify_key(
+            &self.session.tag(),
+            super::RESPONDER_ROLE,
+            &peer_key,
+            &key_proof,
+        )?;
         let joint = joint_key(&self.public, &peer_key)?;
         let slots = self.session.layout.slots();
         let matching = Matching {

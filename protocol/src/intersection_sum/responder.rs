@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::elgamal::{Encryptor, SecretShare, decode_ciphertexts, joint_key};
+use super::elgamal::{Encryptor, SecretShare, decode_ciphertexts, joint_key, verify_key};
 use super::messages::chunked;
 use super::{
     Counter, EncryptedRow, InputError, LimbOffsets, Message, Session, ValuedIds, check_announced,
@@ -77,6 +77,7 @@ impl Responder {
         let hello = Message::ResponderHello {
             set_size: rows.blinded_ids.len() as u64,
             elgamal_key: public.compress().to_bytes(),
+            key_proof: secret.prove(&session.tag(), super::RESPONDER_ROLE, rng),
         };
         let state = ExpectRequesterHello {
             session,
@@ -167,6 +168,7 @@ impl ExpectRequesterHello {
         let Message::RequesterHello {
             set_size,
             elgamal_key,
+            key_proof,
         } = message
         else {
             return Err(Error::UnexpectedMessage {
@@ -176,6 +178,12 @@ impl ExpectRequesterHello {
         };
         check_announced(set_size, &self.session)?;
         let peer_key = decode_point(&elgamal_key, 0)?;
+        verify_key(
+            &self.session.tag(),
+            super::REQUESTER_ROLE,
+            &peer_key,
+            &key_proof,
+        )?;
         let joint = joint_key(&self.public, &peer_key)?;
         let next = ExpectRequesterBlinded {
             session: self.session,

@@ -6,6 +6,9 @@ use curve25519_dalek::scalar::Scalar;
 
 use super::*;
 use crate::InvalidPointReason;
+use crate::group::EncodedPoint;
+use crate::intersection_sum::elgamal::{SecretShare, verify_key};
+use crate::intersection_sum::{REQUESTER_ROLE, RESPONDER_ROLE};
 
 const NON_CANONICAL: [u8; 32] = [0xff; 32];
 
@@ -163,45 +166,93 @@ fn the_identity_is_refused_as_an_element() {
     );
 }
 
-/// A share that cancels the other's would make the joint key the
-/// identity, under which a ciphertext is its plaintext: refused both ways.
+/// A share chosen from the other's (`t·G − X_peer`, or `−X_peer`, which
+/// makes the joint key the identity) would let its sender decrypt every
+/// ciphertext alone; it cannot prove knowledge of its secret, so it is
+/// refused both ways, as is a proof made for the other role or another job.
 #[test]
-fn a_key_share_that_cancels_the_peers_is_refused() {
-    let identity_key = Err(Error::InvalidPoint {
-        index: 0,
-        reason: InvalidPointReason::Identity,
-    });
-    let mut requester_key = None;
-    let result = run_hostile(move |mut m| {
-        match &mut m {
-            Message::RequesterHello { elgamal_key, .. } => requester_key = Some(*elgamal_key),
-            Message::ResponderHello { elgamal_key, .. } => {
-                let x1 = CompressedRistretto(requester_key.expect("hello first"));
-                *elgamal_key = (-x1.decompress().expect("point")).compress().to_bytes();
+fn a_key_share_chosen_from_the_peers_is_refused() {
+    let t = Scalar::from(7u64);
+    for cancel in [true, false] {
+        let rogue = |peer: &EncodedPoint| {
+            let peer = CompressedRistretto(*peer).decompress().expect("point");
+            let share = if cancel {
+                -peer
+            } else {
+                RistrettoPoint::mul_base(&t) - peer
+            };
+            share.compress().to_bytes()
+        };
+        // The responder answers with a share derived from the requester's,
+        // keeping its own (valid, but for another key) proof.
+        let mut requester_key = None;
+        let result = run_hostile(move |mut m| {
+            match &mut m {
+                Message::RequesterHello { elgamal_key, .. } => requester_key = Some(*elgamal_key),
+                Message::ResponderHello { elgamal_key, .. } => {
+                    *elgamal_key = rogue(&requester_key.expect("hello first"));
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        vec![m]
-    });
-    assert_eq!(result.map(|_| ()), identity_key);
+            vec![m]
+        });
+        assert_eq!(result.map(|_| ()), Err(Error::BadKeyProof));
 
-    let (session, _, rows) = setup();
-    let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let (responder, hello) =
-        Responder::start(session, &rows, LimbOffsets::none(), &mut rng).expect("start");
-    let Message::ResponderHello { elgamal_key, .. } = &hello[0] else {
-        panic!("hello first");
-    };
-    let x2 = CompressedRistretto(*elgamal_key)
-        .decompress()
-        .expect("point");
-    let cancelling = Message::RequesterHello {
-        set_size: 1,
-        elgamal_key: (-x2).compress().to_bytes(),
-    };
+        // The requester does the same to the responder's share.
+        let (session, _, rows) = setup();
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let (responder, hello) =
+            Responder::start(session, &rows, LimbOffsets::none(), &mut rng).expect("start");
+        let Message::ResponderHello {
+            elgamal_key,
+            key_proof,
+            ..
+        } = &hello[0]
+        else {
+            panic!("hello first");
+        };
+        let attack = Message::RequesterHello {
+            set_size: 1,
+            elgamal_key: rogue(elgamal_key),
+            key_proof: *key_proof,
+        };
+        assert_eq!(
+            responder.handle(attack, &mut rng).map(|_| ()),
+            Err(Error::BadKeyProof)
+        );
+    }
+    // The joint-key check stays behind the proofs.
+    let p = RistrettoPoint::mul_base(&t);
+    assert!(crate::intersection_sum::elgamal::joint_key(&p, &-p).is_err());
+}
+
+#[test]
+fn a_key_proof_holds_only_for_its_key_role_and_job() {
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let secret = SecretShare::from_scalar(Scalar::from(11u64));
+    let key = secret.public();
+    let tag = b"job one".as_slice();
+    let proof = secret.prove(tag, REQUESTER_ROLE, &mut rng);
+    assert_eq!(verify_key(tag, REQUESTER_ROLE, &key, &proof), Ok(()));
     assert_eq!(
-        responder.handle(cancelling, &mut rng).map(|_| ()),
-        identity_key
+        verify_key(tag, RESPONDER_ROLE, &key, &proof),
+        Err(Error::BadKeyProof)
+    );
+    assert_eq!(
+        verify_key(b"job two", REQUESTER_ROLE, &key, &proof),
+        Err(Error::BadKeyProof)
+    );
+    let other = RistrettoPoint::mul_base(&Scalar::from(12u64));
+    assert_eq!(
+        verify_key(tag, REQUESTER_ROLE, &other, &proof),
+        Err(Error::BadKeyProof)
+    );
+    // A response that is not a canonical scalar.
+    let mut bent = proof;
+    bent.response = [0xff; 32];
+    assert_eq!(
+        verify_key(tag, REQUESTER_ROLE, &key, &bent),
+        Err(Error::BadKeyProof)
     );
 }
 
@@ -210,9 +261,14 @@ fn chunks_that_break_the_announced_counts_abort() {
     let more = Err(Error::BadChunk("more elements than announced"));
     // The requester announces 2 ids but sends 10.
     let result = run_hostile(on_first("RequesterHello", |m| match m {
-        Message::RequesterHello { elgamal_key, .. } => vec![Message::RequesterHello {
+        Message::RequesterHello {
+            elgamal_key,
+            key_proof,
+            ..
+        } => vec![Message::RequesterHello {
             set_size: 2,
             elgamal_key,
+            key_proof,
         }],
         m => vec![m],
     }));
@@ -220,9 +276,14 @@ fn chunks_that_break_the_announced_counts_abort() {
     // The responder announces 3 rows but sends 8, one row per message:
     // the fourth arrives when the rows are complete.
     let result = run_hostile(on_first("ResponderHello", |m| match m {
-        Message::ResponderHello { elgamal_key, .. } => vec![Message::ResponderHello {
+        Message::ResponderHello {
+            elgamal_key,
+            key_proof,
+            ..
+        } => vec![Message::ResponderHello {
             set_size: 3,
             elgamal_key,
+            key_proof,
         }],
         m => vec![m],
     }));

@@ -406,6 +406,10 @@ fn wire_messages_round_trip_and_are_canonical() {
         Message::RequesterHello {
             set_size: 300,
             elgamal_key: [4; 32],
+            key_proof: KeyProof {
+                commitment: [6; 32],
+                response: [7; 32],
+            },
         },
         Message::ResponderRows(vec![row.clone(), row]),
         Message::PartialDecryptions(vec![[5; 32]]),

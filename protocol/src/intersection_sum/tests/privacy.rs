@@ -6,7 +6,22 @@ use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 
 use super::*;
-use crate::intersection_sum::elgamal::decode_ciphertexts;
+use crate::intersection_sum::REQUESTER_ROLE;
+use crate::intersection_sum::elgamal::{SecretShare, decode_ciphertexts};
+
+/// The hello of a requester whose share's secret is `x1`, with its proof.
+fn requester_hello(set_size: usize, x1: &Scalar, seed: u64, rng: &mut ChaCha20Rng) -> Message {
+    let secret = SecretShare::from_scalar(*x1);
+    Message::RequesterHello {
+        set_size: set_size as u64,
+        elgamal_key: secret.public().compress().to_bytes(),
+        key_proof: secret.prove(
+            &session(layout(1, 1), 4096, seed).tag(),
+            REQUESTER_ROLE,
+            rng,
+        ),
+    }
+}
 
 fn times_g(k: u64) -> RistrettoPoint {
     RistrettoPoint::mul_base(&Scalar::from(k))
@@ -30,10 +45,7 @@ fn responder_answers(
     let rows = valued(&[("r".into(), value, 0)]);
     let (state, mut sent) =
         Responder::start(session, &rows, LimbOffsets::none(), &mut rng).expect("start");
-    let hello = Message::RequesterHello {
-        set_size: inputs.len() as u64,
-        elgamal_key: RistrettoPoint::mul_base(x1).compress().to_bytes(),
-    };
+    let hello = requester_hello(inputs.len(), x1, seed, &mut rng);
     let step = ResponderState::from(state)
         .handle(hello, &mut rng)
         .expect("hello");
@@ -137,10 +149,7 @@ fn partial_for(
     let rows = valued(&[("r".into(), value, 0)]);
     let (state, _) =
         Responder::start(session, &rows, LimbOffsets::none(), &mut rng).expect("start");
-    let hello = Message::RequesterHello {
-        set_size: inputs.len() as u64,
-        elgamal_key: RistrettoPoint::mul_base(x1).compress().to_bytes(),
-    };
+    let hello = requester_hello(inputs.len(), x1, seed, &mut rng);
     let mut state = ResponderState::from(state);
     for message in [
         hello,
