@@ -14,13 +14,15 @@ pub use bounds::{
     MAX_RECIPIENTS, MAX_SIGNATURE_BYTES, MAX_SPEC_TEXT_BYTES, reason,
 };
 
-pub use crate::manifest::{JobManifest, NoiseTerms, ProtocolRequest, ReleaseTerms};
+pub use crate::manifest::{IsumRequest, JobManifest, NoiseTerms, ProtocolRequest, ReleaseTerms};
 pub use crate::stats_manifest::{StatsAcceptance, StatsManifest, StatsTerms};
 use unseen_protocol::ecdh_psi::Message as PsiMessage;
+use unseen_protocol::intersection_sum::Message as IsumMessage;
 use unseen_protocol::sharing::SumMessage;
 
 /// The envelope version this node speaks. 2: secure-sum shares travel as
-/// fixed-width byte strings.
+/// fixed-width byte strings. (Intersection-sum's variants came within 2:
+/// no released node spoke 2 before them.)
 pub const WIRE_VERSION: u16 = 2;
 
 /// A message on a job's stream.
@@ -68,6 +70,8 @@ pub enum PeerMessage {
     /// Shares of the secure sum in Z_2^128, for sums of squares
     /// (data-bearing).
     Shares128(SumMessage<u128>),
+    /// A message of the intersection-sum protocol (data-bearing).
+    Isum(IsumMessage),
 }
 
 /// A stats job, as the requester asks another party to join it.
@@ -95,13 +99,17 @@ impl PeerMessage {
             Self::StatsHello { .. } => "StatsHello",
             Self::Shares(_) => "Shares",
             Self::Shares128(_) => "Shares128",
+            Self::Isum(m) => m.kind(),
         }
     }
 
     /// Whether the message carries data derived from a party's records:
     /// once one has left a node, the job's charge stands.
     pub fn is_data(&self) -> bool {
-        matches!(self, Self::Psi(_) | Self::Shares(_) | Self::Shares128(_))
+        matches!(
+            self,
+            Self::Psi(_) | Self::Shares(_) | Self::Shares128(_) | Self::Isum(_)
+        )
     }
 }
 
