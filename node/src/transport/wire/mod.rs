@@ -275,6 +275,73 @@ mod tests {
         assert_eq!(decode(&bytes), Ok(accepted));
     }
 
+    /// Intersection-sum messages are data-bearing, fit the frame floor at
+    /// their largest, and a request's columns and categories are bounded.
+    #[test]
+    fn intersection_sum_messages_are_data_and_bounded() {
+        let hello = PeerMessage::Isum(IsumMessage::RequesterHello {
+            set_size: 3,
+            elgamal_key: [7; 32],
+        });
+        assert!(hello.is_data());
+        assert_eq!(hello.kind(), "RequesterHello");
+        assert_eq!(decode(&encode(&hello)), Ok(hello));
+        let full = PeerMessage::Isum(IsumMessage::RequesterBlinded(vec![
+            [1; 32];
+            unseen_protocol::intersection_sum::MAX_CHUNK_POINTS
+        ]));
+        assert!(encode(&full).len() + 4 <= crate::config::min_frame_bytes() as usize);
+        let manifest = |ask: IsumRequest| JobManifest {
+            job_id: "0".repeat(32),
+            requester: crate::manifest::Party {
+                name: "a".into(),
+                fingerprint: "aa".into(),
+            },
+            responder: crate::manifest::Party {
+                name: "b".into(),
+                fingerprint: "bb".into(),
+            },
+            protocol: ProtocolRequest::IntersectionSum(ask),
+            requester_dataset: "x".into(),
+            responder_dataset: "y".into(),
+            purpose: "p".into(),
+            result_recipients: vec!["aa".into()],
+            requester_grant: "g".into(),
+        };
+        let request = |ask| {
+            PeerMessage::JobRequest(JobRequest {
+                manifest: manifest(ask),
+                requester_signature: vec![1],
+                requester_set_size: 1,
+            })
+        };
+        let ask = IsumRequest {
+            value_column: "amount".into(),
+            category_column: Some("region".into()),
+            categories: vec!["north".into(), "south".into()],
+            value_limbs: 2,
+        };
+        let fine = request(ask.clone());
+        assert_eq!(decode(&encode(&fine)), Ok(fine));
+        for bad in [
+            IsumRequest {
+                categories: vec!["x".into(); 17],
+                ..ask.clone()
+            },
+            IsumRequest {
+                value_column: "v".repeat(MAX_NAME_BYTES + 1),
+                ..ask.clone()
+            },
+            IsumRequest {
+                categories: vec!["a\u{1b}[2J".into()],
+                ..ask
+            },
+        ] {
+            let bytes = encode(&request(bad));
+            assert!(matches!(decode(&bytes), Err(WireError::Bounds(_))));
+        }
+    }
+
     #[test]
     fn other_versions_truncation_and_trailing_bytes_are_refused() {
         assert_eq!(decode(&[3, 1]), Err(WireError::Version(3)));
