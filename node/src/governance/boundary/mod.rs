@@ -295,7 +295,7 @@ impl Boundary {
         let loaded = load(&registered).map(Arc::new);
         // Read outside any transaction, like the file itself.
         let valued = match &loaded {
-            Ok(data) => fit(&request, data),
+            Ok(data) => crate::jobs::isum::prepare(request.role, request.manifest, data),
             Err(_) => Ok(None),
         };
         let outcome = self.store.write(|tx| {
@@ -570,23 +570,6 @@ impl Boundary {
         ) {
             tracing::error!(job = %accepted.job_id, "could not record the end of the job: {e}");
         }
-    }
-}
-
-/// What the protocol needs read from the data beyond its ids, checked:
-/// the responder's values and categories of an intersection-sum job.
-/// Blocks on parsing.
-fn fit(
-    request: &AdmissionRequest<'_>,
-    data: &LoadedDataset,
-) -> Result<Option<Arc<ValuedIds>>, Refusal> {
-    match (request.role, &request.manifest.protocol) {
-        (Role::Responder, ProtocolRequest::IntersectionSum(ask)) => {
-            crate::jobs::isum::valued_rows(ask, data)
-                .map(|rows| Some(Arc::new(rows)))
-                .map_err(|unfit| refuse(&unfit.public_reason(), unfit.to_string()))
-        }
-        _ => Ok(None),
     }
 }
 

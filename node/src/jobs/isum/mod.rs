@@ -11,12 +11,12 @@
 //! discrete-log table the requester needs at the end is built once per
 //! process, off the runtime, while the job's first messages travel.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use rustls_pki_types::CertificateDer;
 use unseen_protocol::intersection_sum::{
     DlogTable, IsumOutput, LimbOffsets, MAX_SET_SIZE, Message as IsumMessage, Requester,
-    RequesterState, Responder, ResponderState, Session,
+    RequesterState, Responder, ResponderState, Session, ValuedIds,
 };
 use unseen_protocol::{Progress, Step};
 
@@ -24,8 +24,9 @@ use super::driver::{Envelope, PairLink, drive, to_peer};
 use super::psi::{self, REQUESTER, RESPONDER};
 use super::stream::JobStream;
 use super::{JobError, JobStreams, StreamLimits, blocking, step_rng};
-use crate::boundary::{Accepted, Boundary};
-use crate::manifest::IsumRequest;
+use crate::boundary::{Accepted, Boundary, Refusal};
+use crate::dataset::LoadedDataset;
+use crate::manifest::{IsumRequest, JobManifest};
 use crate::store::{Outcome, Role};
 use crate::wire::{JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
 
@@ -46,6 +47,22 @@ static TABLE: LazyLock<DlogTable> = LazyLock::new(|| match DlogTable::new(TABLE_
     Ok(table) => table,
     Err(e) => unreachable!("a table size checked at compile time was refused: {e}"),
 });
+
+/// What a job needs read from its data beyond the ids, checked at
+/// admission: the responder's rows of an intersection-sum job, or why they
+/// do not fit it. Blocks on parsing.
+pub(crate) fn prepare(
+    role: Role,
+    manifest: &JobManifest,
+    data: &LoadedDataset,
+) -> Result<Option<Arc<ValuedIds>>, Refusal> {
+    match (role, &manifest.protocol) {
+        (Role::Responder, ProtocolRequest::IntersectionSum(ask)) => valued_rows(ask, data)
+            .map(|rows| Some(Arc::new(rows)))
+            .map_err(|unfit| Refusal::new(&unfit.public_reason(), unfit.to_string())),
+        _ => Ok(None),
+    }
+}
 
 /// The protocol's session for an accepted job: the layout the request
 /// names, and the peer's set held to what admission allowed.
