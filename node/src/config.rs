@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use unseen_protocol::ecdh_psi::Message as PsiMessage;
+use unseen_protocol::intersection_sum::Message as IsumMessage;
 
 use crate::error::NodeError;
 
@@ -108,7 +109,8 @@ impl Limits {
 
 /// The smallest frame limit that still carries a full chunk of group elements.
 pub fn min_frame_bytes() -> u32 {
-    (PsiMessage::MAX_ENCODED_LEN + 64) as u32
+    let largest = PsiMessage::MAX_ENCODED_LEN.max(IsumMessage::MAX_ENCODED_LEN);
+    (largest + 64) as u32
 }
 
 impl NodeConfig {

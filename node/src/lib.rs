@@ -16,7 +16,7 @@
 // The node's parts, by folder. A newcomer starts here.
 pub mod daemon; // the serving process: server, control socket, counters
 pub mod governance; // policy, grants, admission, boundary, manifest, audit
-pub mod jobs; // PSI jobs and stats jobs
+pub mod jobs; // PSI, intersection-sum and stats jobs
 pub mod store; // SQLite, by table
 pub mod transport; // QUIC, mutual TLS, the peer gate, frames and wire messages
 

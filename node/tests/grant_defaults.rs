@@ -320,3 +320,39 @@ fn a_grant_made_with_no_options_stops_a_differencing_loop() {
     );
     assert!(ok(&bob, &["quota"]).contains("10 of 10 (0 left)"));
 }
+
+/// Intersection-sum has no noise yet: `grant add` refuses it on important
+/// data and with any --epsilon, saying why; exact sums on general data are
+/// granted.
+#[test]
+fn intersection_sum_is_granted_only_exact_on_general_data() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (_alice, bob) = bob_with_datasets(root.path());
+    for (dataset, extra) in [
+        ("accounts", &[][..]),
+        (
+            "accounts",
+            &["--epsilon", "0.5", "--epsilon-budget", "5"][..],
+        ),
+        ("clients", &["--epsilon", "0.5"][..]),
+    ] {
+        let mut args = vec!["--protocols", "intersection-sum"];
+        args.extend(extra);
+        let refused = grant_add(&bob, dataset, &args);
+        assert!(!refused.status.success(), "{dataset} {extra:?}");
+        let stderr = text(&refused.stderr);
+        assert!(
+            stderr.contains("intersection-sum does not have yet")
+                || stderr.contains("grant it without --epsilon"),
+            "{stderr}"
+        );
+    }
+    assert!(stored_grants(&bob).is_empty());
+    let made = grant_add(&bob, "clients", &["--protocols", "intersection-sum"]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    assert!(
+        text(&made.stdout).contains("alice may run intersection-sum on clients (general)"),
+        "{}",
+        text(&made.stdout)
+    );
+}

@@ -138,6 +138,17 @@ impl TestNode {
             .expect("dataset");
     }
 
+    /// Writes `text` as a CSV file (ids in column "id") and registers it
+    /// as `name`; returns the file.
+    pub fn dataset_text(&self, name: &str, text: &str, policy: DataPolicy) -> PathBuf {
+        let file = self.dir.join(format!("{name}.csv"));
+        std::fs::write(&file, text).expect("csv");
+        self.store()
+            .put_dataset(name, &dataset::scan(&file, "id").expect("scan"), &policy)
+            .expect("dataset");
+        file
+    }
+
     /// Grants `peer` the use of `dataset`; returns the grant id.
     pub fn grant(&self, peer: &str, dataset: &str, edit: impl FnOnce(&mut Grant)) -> String {
         let store = self.store();
@@ -237,6 +248,32 @@ pub async fn run(from: &TestNode, job: Job<'_>) -> Result<JobReport, String> {
         .expect("control socket")
     {
         ControlResponse::Job(report) => Ok(*report),
+        ControlResponse::Error { message } => Err(message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Runs an intersection-sum job from `from` as the CLI would, on the
+/// peer's `peer_dataset` with our "customers".
+pub async fn run_isum(
+    from: &TestNode,
+    peer: &str,
+    peer_dataset: &str,
+    sum: unseen::node::manifest::IsumRequest,
+) -> Result<unseen::node::jobs::isum::IsumReport, String> {
+    let request = ControlRequest::RunIntersectionSum {
+        peer: peer.into(),
+        dataset: "customers".into(),
+        peer_dataset: peer_dataset.into(),
+        purpose: PURPOSE.into(),
+        sum,
+    };
+    let socket = NodePaths::new(&from.dir).control_socket();
+    match control::request(&from.dir, &socket, &request)
+        .await
+        .expect("control socket")
+    {
+        ControlResponse::IntersectionSum(report) => Ok(*report),
         ControlResponse::Error { message } => Err(message),
         other => panic!("unexpected {other:?}"),
     }

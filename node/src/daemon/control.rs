@@ -50,6 +50,19 @@ pub enum ControlRequest {
         /// The job, checked by the CLI and again by the node.
         spec: Box<crate::stats::StatsSpec>,
     },
+    /// Run an intersection-sum job as the requester.
+    RunIntersectionSum {
+        /// The registered peer to run it with.
+        peer: String,
+        /// Our registered dataset (its ids).
+        dataset: String,
+        /// The peer's dataset name.
+        peer_dataset: String,
+        /// The purpose, as the grants on both sides name it.
+        purpose: String,
+        /// The peer's columns to sum and group by, and the limbs.
+        sum: crate::manifest::IsumRequest,
+    },
 }
 
 /// The node's answer.
@@ -75,6 +88,8 @@ pub enum ControlResponse {
     Job(Box<JobReport>),
     /// A stats job's released statistics.
     Stats(Box<crate::stats::StatsReport>),
+    /// An intersection-sum job's released result.
+    IntersectionSum(Box<crate::jobs::isum::IsumReport>),
     /// A line of progress while a long request runs; the answer follows.
     Progress {
         /// What the node is doing now.

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use unseen_protocol::ecdh_psi::Mode;
 
 use crate::audit::AuditEvent;
-use crate::boundary::{Boundary, OutgoingJob};
+use crate::boundary::{Accepted, Boundary, OutgoingJob};
 use crate::clock::SystemClock;
 use crate::config::{NodeConfig, NodePaths};
 use crate::control::{self, ControlRequest, ControlResponse};
@@ -20,13 +20,14 @@ use crate::error::NodeError;
 use crate::gate::{CLOSE_REFUSED, Gate, GateRefusal};
 use crate::identity::{Fingerprint, Identity};
 use crate::jobs::connect::Connector;
+use crate::jobs::isum::IsumReport;
 use crate::jobs::psi::{self as job, Served};
 use crate::jobs::stats::{Registry, StatsNode, StatsReport, StatsSpec};
 use crate::jobs::{JobError, JobReport, JobStreams, StreamLimits};
 use crate::log_limit::LogLimit;
 use crate::store::Store;
 use crate::transport::{self, tls};
-use crate::wire::ProtocolRequest;
+use crate::wire::{JobRequest, ProtocolRequest};
 
 /// Everything a serving node holds.
 #[derive(Debug)]
@@ -325,6 +326,28 @@ impl Node {
                     },
                 }
             }
+            Ok(ControlRequest::RunIntersectionSum {
+                peer,
+                dataset,
+                peer_dataset,
+                purpose,
+                sum,
+            }) => {
+                let job = OutgoingJob {
+                    retry: None,
+                    peer,
+                    local_dataset: dataset,
+                    peer_dataset,
+                    protocol: ProtocolRequest::IntersectionSum(sum),
+                    purpose,
+                };
+                match self.run_intersection_sum(job).await {
+                    Ok(report) => ControlResponse::IntersectionSum(Box::new(report)),
+                    Err(e) => ControlResponse::Error {
+                        message: e.to_string(),
+                    },
+                }
+            }
         };
         control::write_response(&mut stream, &response).await;
     }
@@ -335,6 +358,32 @@ impl Node {
         job: OutgoingJob,
         out: Option<PathBuf>,
     ) -> Result<JobReport, JobError> {
+        let (accepted, request, streams) = self.start_job(job, out.clone()).await?;
+        job::run_requester(
+            &self.boundary,
+            accepted,
+            request,
+            streams,
+            self.limits(),
+            out,
+        )
+        .await
+    }
+
+    /// Runs an intersection-sum job as the requester.
+    pub async fn run_intersection_sum(&self, job: OutgoingJob) -> Result<IsumReport, JobError> {
+        let (accepted, request, streams) = self.start_job(job, None).await?;
+        crate::jobs::isum::run_requester(&self.boundary, accepted, request, streams, self.limits())
+            .await
+    }
+
+    /// Admits a job we ask for and opens its stream to the peer; a job
+    /// whose peer cannot be reached is recorded as failed.
+    async fn start_job(
+        &self,
+        job: OutgoingJob,
+        out: Option<PathBuf>,
+    ) -> Result<(Accepted, JobRequest, JobStreams), JobError> {
         crate::crash::point(
             crate::store::Role::Requester,
             crate::crash::Step::BeforeAdmission,
@@ -343,7 +392,7 @@ impl Node {
         // A bad output path is refused first, before anything is charged or sent.
         let boundary = self.boundary.clone();
         let store = self.store.clone();
-        let out_to_check = out.clone();
+        let out_to_check = out;
         let (accepted, request) = tokio::task::spawn_blocking(move || {
             if let Some(out) = &out_to_check {
                 check_output(&store, &job.local_dataset, out)?;
@@ -379,15 +428,7 @@ impl Node {
                 return Err(error);
             }
         };
-        job::run_requester(
-            &self.boundary,
-            accepted,
-            request,
-            streams,
-            self.limits(),
-            out,
-        )
-        .await
+        Ok((accepted, request, streams))
     }
 
     async fn open_job_stream(&self, peer: &crate::store::Peer) -> Result<JobStreams, JobError> {

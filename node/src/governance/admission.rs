@@ -74,6 +74,10 @@ pub enum DataCheck {
     Loaded,
     /// It could not be read or changed since registration.
     Unavailable(String),
+    /// It was read, but does not fit the job (a column the job names is
+    /// missing, a value out of the protocol's range): refused with the
+    /// reason for each side.
+    Unfit(Refusal),
 }
 
 /// An earlier attempt under the same job id, in the same role.
@@ -211,9 +215,12 @@ fn check(s: &Snapshot) -> Result<Option<Admission>, Refusal> {
             ),
         )
     })?;
+    check_request(s)?;
     let (grant, usage) = find_grant(s)?;
     check_grant_terms(&grant)?;
-    let reveals = policy::disclosure(s.manifest.protocol).of(s.role);
+    let reveals = policy::disclosure(&s.manifest.protocol).of(s.role);
+    let noisy_grant = grant.quota.epsilon_per_job_micros.is_some();
+    policy::check_noise_built(&s.manifest.protocol, &policy, reveals, noisy_grant)?;
     // A noisy release protects an aggregate, or a two-party sum's exact
     // input; the rules below say which need it.
     let noise = matches!(reveals, Reveals::Aggregate | Reveals::ExactInput)
@@ -251,6 +258,7 @@ fn check(s: &Snapshot) -> Result<Option<Admission>, Refusal> {
                 reason.clone(),
             ));
         }
+        DataCheck::Unfit(refusal) => return Err(refusal.clone()),
         DataCheck::Loaded => {}
     }
     let max_grant = grant.quota.max_set_size.unwrap_or(u64::MAX);
@@ -314,6 +322,20 @@ fn check_retry(s: &Snapshot) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// What the job asks must be something the protocol can run; a peer's
+/// request is checked here like our own operator's.
+fn check_request(s: &Snapshot) -> Result<(), Refusal> {
+    let crate::manifest::ProtocolRequest::IntersectionSum(ask) = &s.manifest.protocol else {
+        return Ok(());
+    };
+    ask.check().map_err(|problem| {
+        Refusal::new(
+            "the intersection-sum request is malformed",
+            format!("the intersection-sum request is refused: {problem}"),
+        )
+    })
+}
+
 /// The node-wide limit on a peer's set, before anything else is looked at.
 fn check_announced_size(s: &Snapshot) -> Result<(), Refusal> {
     match s.requester_set_size {
@@ -330,7 +352,7 @@ fn check_announced_size(s: &Snapshot) -> Result<(), Refusal> {
 
 /// The newest live grant covering the job, or the reason none does.
 fn find_grant(s: &Snapshot) -> Result<(Grant, Usage), Refusal> {
-    let protocol = GrantedProtocol::of(s.manifest.protocol);
+    let protocol = GrantedProtocol::of(&s.manifest.protocol);
     let mut first_refusal = None;
     for (grant, usage) in &s.grants {
         match grant

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::identity::{BadSignature, Identity, verify_signature};
 use unseen_protocol::ecdh_psi::Mode;
+use unseen_protocol::intersection_sum::{Layout, MAX_CATEGORIES, MAX_VALUE_LIMBS};
 
 // v2: the request binds the requester's set size, the acceptance the release
 // terms, so neither can be changed after signing without breaking it.
@@ -146,7 +147,7 @@ pub struct NoiseTerms {
 }
 
 /// The protocols a job can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProtocolRequest {
     /// ECDH-PSI in the given mode.
     EcdhPsi(Mode),
@@ -156,6 +157,10 @@ pub enum ProtocolRequest {
         /// Parties in the job, the requester among them.
         parties: u8,
     },
+    // New variants go last: the variant index is in every signed manifest.
+    /// Private intersection-sum: the requester learns the intersection's
+    /// size and the sum of the responder's values over it, per category.
+    IntersectionSum(IsumRequest),
 }
 
 impl ProtocolRequest {
@@ -165,6 +170,78 @@ impl ProtocolRequest {
             Self::EcdhPsi(Mode::Membership) => "ecdh-psi/membership",
             Self::EcdhPsi(Mode::Cardinality) => "ecdh-psi/cardinality",
             Self::SecureStats { .. } => "secure-stats",
+            Self::IntersectionSum(_) => "intersection-sum",
         }
+    }
+}
+
+/// What an intersection-sum job sums, as the requester names it: the
+/// responder's columns and the protocol's layout. Both nodes check it at
+/// admission ([`IsumRequest::check`]); the responder's values must be
+/// non-negative integers below `2^(16·value_limbs)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsumRequest {
+    /// The responder's column of values to sum.
+    pub value_column: String,
+    /// The responder's column of categories, if the sum is grouped.
+    pub category_column: Option<String>,
+    /// The categories, in the order the result lists them; every row's
+    /// category must be one of them. Empty without a category column.
+    pub categories: Vec<String>,
+    /// 16-bit limbs per value, 1 to 4: values below `2^(16·value_limbs)`.
+    pub value_limbs: u8,
+}
+
+impl IsumRequest {
+    /// The protocol's layout: categories (1 when ungrouped) and limbs.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            categories: self.categories.len().max(1) as u16,
+            value_limbs: self.value_limbs,
+        }
+    }
+
+    /// Whether the request is one the protocol can run: limbs and
+    /// categories in range, categories distinct and non-empty, and listed
+    /// exactly when a category column is named.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_VALUE_LIMBS).contains(&self.value_limbs) {
+            return Err(format!(
+                "{} limbs asked for; give 1 to {MAX_VALUE_LIMBS} (values below 2^16, 2^32, 2^48 or 2^64)",
+                self.value_limbs
+            ));
+        }
+        match (&self.category_column, self.categories.len()) {
+            (None, 0) => return Ok(()),
+            (None, _) => {
+                return Err(
+                    "categories are listed but no category column is named; give --category-column"
+                        .into(),
+                );
+            }
+            (Some(_), 0) => return Err(
+                "a category column is named but no categories are listed; give --categories a,b,c"
+                    .into(),
+            ),
+            (Some(_), n) if n > usize::from(MAX_CATEGORIES) => {
+                return Err(format!(
+                    "{n} categories listed, over the protocol's limit of {MAX_CATEGORIES} (every row carries a ciphertext per category)"
+                ));
+            }
+            (Some(_), _) => {}
+        }
+        let mut seen = std::collections::HashSet::new();
+        for category in &self.categories {
+            if category.trim().is_empty() || category.trim() != category {
+                return Err(format!(
+                    "category {category:?} is empty or has surrounding spaces; list each category as the file holds it, trimmed"
+                ));
+            }
+            if !seen.insert(category) {
+                return Err(format!("category {category:?} is listed twice"));
+            }
+        }
+        Ok(())
     }
 }

@@ -140,9 +140,9 @@ impl Disclosure {
     }
 }
 
-/// The protocols the node knows, by what they reveal. Future protocols
-/// (intersection-sum, secure aggregation) add their line here.
-pub fn disclosure(protocol: ProtocolRequest) -> Disclosure {
+/// The protocols the node knows, by what they reveal. A new protocol adds
+/// its line here.
+pub fn disclosure(protocol: &ProtocolRequest) -> Disclosure {
     match protocol {
         ProtocolRequest::EcdhPsi(Mode::Membership) => Disclosure {
             requester_data: Reveals::SetSizeOnly,
@@ -155,7 +155,38 @@ pub fn disclosure(protocol: ProtocolRequest) -> Disclosure {
         // Two parties: each learns the total, hence the other's input.
         ProtocolRequest::SecureStats { parties: 2 } => planned::TWO_PARTY_SUM,
         ProtocolRequest::SecureStats { .. } => planned::SECURE_AGGREGATION,
+        ProtocolRequest::IntersectionSum(_) => planned::INTERSECTION_SUM,
     }
+}
+
+/// Whether the node can noise this protocol's releases when a grant sets
+/// `--epsilon`. Intersection-sum has the protocol's hook (offsets on the
+/// decrypted sums) but no drawing of the noise, no release terms for it
+/// and no accounting yet.
+pub fn noise_built(protocol: &ProtocolRequest) -> bool {
+    !matches!(protocol, ProtocolRequest::IntersectionSum(_))
+}
+
+/// The rule for a protocol the node cannot noise yet: no grant for it may
+/// set a budget (it would protect nothing), and important data, whose
+/// aggregates are released only with noise, cannot answer it. Checked at
+/// `grant add` and again at admission, before [`check_use`].
+pub fn check_noise_built(
+    protocol: &ProtocolRequest,
+    policy: &DataPolicy,
+    reveals: Reveals,
+    noisy_grant: bool,
+) -> Result<(), Violation> {
+    if noise_built(protocol) {
+        return Ok(());
+    }
+    if policy.grade >= Grade::Important && reveals >= Reveals::Aggregate {
+        return Err(Violation::ImportantNoiseNotBuilt);
+    }
+    if noisy_grant {
+        return Err(Violation::NoiseNotBuilt);
+    }
+    Ok(())
 }
 
 /// Future protocols' disclosures, declared now so their rules are tested.
@@ -204,6 +235,16 @@ pub enum Violation {
         "dataset holds personal information and has no legal basis recorded; register it again with --consent REF or --anonymised STATEMENT"
     )]
     MissingLegalBasis,
+    /// Important data asked for a protocol the node cannot noise yet.
+    #[error(
+        "dataset is graded important, and its aggregates are released only with differential-privacy noise, which intersection-sum does not have yet; answer with psi-ca and --epsilon, or grade the data general if exact sums may leave"
+    )]
+    ImportantNoiseNotBuilt,
+    /// A budget on a protocol the node cannot noise yet.
+    #[error(
+        "intersection-sum has no differential-privacy noise yet, so --epsilon would protect nothing; grant it without --epsilon, on general data only"
+    )]
+    NoiseNotBuilt,
     /// An exact input would be revealed and no noise protects it.
     #[error(
         "this protocol would reveal the exact input of this dataset, and the grant adds no noise; add --epsilon to the grant"
@@ -215,7 +256,7 @@ impl Violation {
     /// What the peer is told: the kind of rule, nothing about the data.
     pub fn public_reason(&self) -> &'static str {
         match self {
-            Self::CoreData | Self::ImportantNotAggregate => {
+            Self::CoreData | Self::ImportantNotAggregate | Self::ImportantNoiseNotBuilt => {
                 "the data owner's grading does not allow this protocol on that dataset"
             }
             Self::MissingLegalBasis => {
@@ -225,6 +266,7 @@ impl Violation {
             Self::ImportantWithoutNoise => {
                 "the data owner releases aggregates of that dataset only with noise"
             }
+            Self::NoiseNotBuilt => "the data owner's grant is invalid for this job",
         }
     }
 }
@@ -334,10 +376,10 @@ mod tests {
 
     #[test]
     fn protocols_declare_what_they_reveal() {
-        let psi = disclosure(ProtocolRequest::EcdhPsi(Mode::Membership));
+        let psi = disclosure(&ProtocolRequest::EcdhPsi(Mode::Membership));
         assert_eq!(psi.of(Role::Responder), Reveals::Membership);
         assert_eq!(psi.of(Role::Requester), Reveals::SetSizeOnly);
-        let ca = disclosure(ProtocolRequest::EcdhPsi(Mode::Cardinality));
+        let ca = disclosure(&ProtocolRequest::EcdhPsi(Mode::Cardinality));
         assert_eq!(ca.of(Role::Responder), Reveals::Aggregate);
         // Important data may answer PSI-CA, with noise, but not PSI.
         let important = policy(Grade::Important);
@@ -362,6 +404,41 @@ mod tests {
         assert!(check_use(&general, two.of(Role::Responder), true).is_ok());
         let agg = planned::SECURE_AGGREGATION;
         assert!(check_use(&important, agg.of(Role::Requester), true).is_ok());
+    }
+
+    #[test]
+    fn a_protocol_without_noise_runs_only_exact_on_general_data() {
+        let isum = ProtocolRequest::IntersectionSum(crate::manifest::IsumRequest {
+            value_column: "v".into(),
+            category_column: None,
+            categories: Vec::new(),
+            value_limbs: 2,
+        });
+        let ca = ProtocolRequest::EcdhPsi(Mode::Cardinality);
+        let (general, important) = (policy(Grade::General), policy(Grade::Important));
+        let answer = disclosure(&isum).of(Role::Responder);
+        assert_eq!(answer, Reveals::Aggregate);
+        assert_eq!(check_noise_built(&isum, &general, answer, false), Ok(()));
+        assert_eq!(
+            check_noise_built(&isum, &general, answer, true),
+            Err(Violation::NoiseNotBuilt)
+        );
+        for noisy in [false, true] {
+            assert_eq!(
+                check_noise_built(&isum, &important, answer, noisy),
+                Err(Violation::ImportantNoiseNotBuilt)
+            );
+        }
+        // Asking reveals only the requester's set size, whatever its grade.
+        let ask = disclosure(&isum).of(Role::Requester);
+        assert_eq!(check_noise_built(&isum, &important, ask, false), Ok(()));
+        // Protocols with noise are left to check_use.
+        assert_eq!(check_noise_built(&ca, &important, answer, true), Ok(()));
+        assert!(
+            Violation::NoiseNotBuilt
+                .to_string()
+                .contains("without --epsilon")
+        );
     }
 
     #[test]

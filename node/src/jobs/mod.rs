@@ -1,7 +1,8 @@
 //! Jobs: what the node runs once a job has passed the boundary.
 //!
 //! Every job runs over per-peer QUIC streams ([`stream`]): [`psi`] runs
-//! ECDH-PSI and PSI-CA between two nodes; [`stats`] runs horizontal
+//! ECDH-PSI and PSI-CA between two nodes, [`isum`] private intersection-sum
+//! in the same shell; [`stats`] runs horizontal
 //! statistics among N nodes with the secret-sharing engine, its messages
 //! routed by party ([`mesh`]).
 
@@ -14,6 +15,7 @@ use crate::wire::PeerMessage;
 
 pub mod connect;
 mod driver;
+pub mod isum;
 mod mesh;
 pub mod psi;
 mod report;

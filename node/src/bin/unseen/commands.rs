@@ -62,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Run(RunCommand::Stats { spec, out, json }) => {
             crate::stats::run_stats(&dir, &spec, out.as_deref(), json)
         }
+        Command::Run(RunCommand::IntersectionSum(args)) => crate::isum::run(&dir, args),
         Command::Run(command) => run_job(&dir, command),
         Command::Status => status(&dir),
         Command::Jobs { json } => jobs(&dir, json),
@@ -251,7 +252,7 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         json,
     } = command
     else {
-        bail!("stats jobs run through `unseen run stats`");
+        bail!("stats and intersection-sum jobs run through their own commands");
     };
     let retry = match retry {
         Some(text) => Some(unseen_protocol::JobId::parse(&text).with_context(|| {
@@ -323,6 +324,7 @@ fn run_job(dir: &Path, command: RunCommand) -> Result<()> {
         ControlResponse::Pong { .. }
         | ControlResponse::PeersReloaded { .. }
         | ControlResponse::Stats(_)
+        | ControlResponse::IntersectionSum(_)
         | ControlResponse::Progress { .. } => {
             bail!("the node answered a different request; is it the same unseen version?")
         }

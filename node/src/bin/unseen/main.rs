@@ -3,6 +3,7 @@
 
 mod commands;
 mod grants;
+mod isum;
 mod stats;
 
 use std::net::SocketAddr;
@@ -179,6 +180,10 @@ enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Private intersection-sum with a peer: how many of your ids the peer
+    /// holds, and the sum of its values over them (per category); the peer
+    /// learns only how many ids you brought.
+    IntersectionSum(isum::IsumArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,7 +213,7 @@ pub(crate) struct GrantAdd {
     /// The dataset.
     #[arg(long)]
     pub(crate) dataset: String,
-    /// Comma-separated: psi, psi-ca, stats.
+    /// Comma-separated: psi, psi-ca, stats, intersection-sum.
     #[arg(long, value_delimiter = ',', required = true)]
     pub(crate) protocols: Vec<unseen_node::grant::GrantedProtocol>,
     /// The purpose jobs must state.

@@ -61,6 +61,7 @@ fn check(s: &Snapshot) -> Result<Option<Admission>, Refusal> {
                 reason.clone(),
             ));
         }
+        DataCheck::Unfit(refusal) => return Err(refusal.clone()),
         DataCheck::Loaded => {}
     }
     Ok(Some(Admission {

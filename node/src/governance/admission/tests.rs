@@ -258,3 +258,61 @@ fn quotas_are_checked_before_the_data_is_read() {
     s.grants[0].1.jobs_in_period = 0;
     assert_eq!(refused(&s).0.local_reason, "file gone");
 }
+
+/// Intersection-sum: exact sums on general data only, a request the
+/// protocol can run, and data that fits it.
+#[test]
+fn intersection_sum_is_exact_on_general_data_and_checked_whole() {
+    let ask = crate::manifest::IsumRequest {
+        value_column: "amount".into(),
+        category_column: None,
+        categories: Vec::new(),
+        value_limbs: 2,
+    };
+    let isum = |s: &mut Snapshot, ask: &crate::manifest::IsumRequest| {
+        s.manifest.protocol = ProtocolRequest::IntersectionSum(ask.clone());
+        s.grants[0].0.protocols = vec![GrantedProtocol::IntersectionSum];
+    };
+    let mut s = snapshot();
+    isum(&mut s, &ask);
+    let (admission, _) = accepted(&s);
+    assert!(!admission.noise);
+    assert_eq!(admission.charge.rows, 40);
+
+    let mut noisy = s.clone();
+    noisy.grants[0].0.quota.epsilon_per_job_micros = Some(500_000);
+    let (refusal, records) = refused(&noisy);
+    assert!(
+        refusal.local_reason.contains("without --epsilon"),
+        "{refusal}"
+    );
+    assert!(records.charge.is_none());
+
+    let mut important = s.clone();
+    important.dataset = Some(dataset(Grade::Important, 40));
+    let (refusal, _) = refused(&important);
+    assert!(
+        refusal
+            .local_reason
+            .contains("intersection-sum does not have yet")
+    );
+
+    let mut hostile = s.clone();
+    let too_many = crate::manifest::IsumRequest {
+        category_column: Some("region".into()),
+        categories: (0..17).map(|i| i.to_string()).collect(),
+        ..ask.clone()
+    };
+    isum(&mut hostile, &too_many);
+    let (refusal, _) = refused(&hostile);
+    assert_eq!(
+        refusal.public_reason,
+        "the intersection-sum request is malformed"
+    );
+
+    let mut unfit = s;
+    unfit.data = DataCheck::Unfit(Refusal::new("the data does not fit", "line 7".into()));
+    let (refusal, records) = refused(&unfit);
+    assert_eq!(refusal.local_reason, "line 7");
+    assert!(records.charge.is_none());
+}

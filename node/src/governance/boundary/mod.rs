@@ -15,6 +15,7 @@ use rustls_pki_types::CertificateDer;
 use unseen_protocol::JobId;
 use unseen_protocol::dp;
 use unseen_protocol::ecdh_psi::Padding;
+use unseen_protocol::intersection_sum::ValuedIds;
 
 use crate::admission::{self, Admission, DataCheck, Decision};
 pub use crate::admission::{DEFAULT_DELTA_NANOS, Refusal};
@@ -48,6 +49,9 @@ pub struct Accepted {
     pub grant: Grant,
     /// Our data, loaded and checked against its registration.
     pub data: Arc<LoadedDataset>,
+    /// The responder's rows of an intersection-sum job, read from `data`
+    /// and checked at admission; `None` in any other job.
+    pub valued: Option<Arc<ValuedIds>>,
     /// Our data owner's minimum group size.
     pub min_group_size: u64,
     /// The largest set the peer may bring.
@@ -64,9 +68,17 @@ pub struct Accepted {
 
 impl Accepted {
     /// The protocol.
-    pub fn protocol(&self) -> ProtocolRequest {
-        self.manifest.protocol
+    pub fn protocol(&self) -> &ProtocolRequest {
+        &self.manifest.protocol
     }
+}
+
+/// The data a job was admitted with: the file, and what its protocol needs
+/// read from it beyond the ids.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    data: Arc<LoadedDataset>,
+    valued: Option<Arc<ValuedIds>>,
 }
 
 /// The store failing mid-decision; the job is refused and nothing is charged.
@@ -255,7 +267,7 @@ impl Boundary {
         &self,
         request: AdmissionRequest<'_>,
         agree: impl FnOnce(&Admission, &LoadedDataset) -> Result<(T, Vec<AuditEvent>), NodeError>,
-    ) -> Result<(Admission, Arc<LoadedDataset>, T), Refusal> {
+    ) -> Result<(Admission, Prepared, T), Refusal> {
         self.admit_by(request, admission::decide, agree)
     }
 
@@ -266,7 +278,7 @@ impl Boundary {
         request: AdmissionRequest<'_>,
         decide: fn(&admission::Snapshot) -> (Decision, admission::Records),
         agree: impl FnOnce(&Admission, &LoadedDataset) -> Result<(T, Vec<AuditEvent>), NodeError>,
-    ) -> Result<(Admission, Arc<LoadedDataset>, T), Refusal> {
+    ) -> Result<(Admission, Prepared, T), Refusal> {
         let first = self.store.write(|tx| {
             let snapshot = tx.admission_snapshot(request.clone())?;
             let (decision, records) = decide(&snapshot);
@@ -281,17 +293,27 @@ impl Boundary {
             _ => return Err(internal("admission accepted a job before reading its data")),
         };
         let loaded = load(&registered).map(Arc::new);
+        // Read outside any transaction, like the file itself.
+        let valued = match &loaded {
+            Ok(data) => crate::jobs::isum::prepare(request.role, request.manifest, data),
+            Err(_) => Ok(None),
+        };
         let outcome = self.store.write(|tx| {
             let mut snapshot = tx.admission_snapshot(request)?;
-            snapshot.data = match (&loaded, &snapshot.dataset) {
-                (Err(reason), _) => DataCheck::Unavailable(reason.clone()),
-                (Ok(_), Some(now)) if now.summary.sha256 == registered.summary.sha256 => {
-                    DataCheck::Loaded
+            snapshot.data = match (&loaded, &snapshot.dataset, &valued) {
+                (Err(reason), _, _) => DataCheck::Unavailable(reason.clone()),
+                (Ok(_), Some(now), _) if now.summary.sha256 != registered.summary.sha256 => {
+                    DataCheck::Unavailable(format!(
+                        "dataset {:?} was registered again while the job was admitted; run the job again",
+                        registered.name
+                    ))
                 }
-                (Ok(_), _) => DataCheck::Unavailable(format!(
-                    "dataset {:?} was registered again while the job was admitted; run the job again",
+                (Ok(_), None, _) => DataCheck::Unavailable(format!(
+                    "dataset {:?} was removed while the job was admitted",
                     registered.name
                 )),
+                (Ok(_), Some(_), Err(unfit)) => DataCheck::Unfit(unfit.clone()),
+                (Ok(_), Some(_), Ok(_)) => DataCheck::Loaded,
             };
             let (decision, mut records) = decide(&snapshot);
             match (decision, &loaded) {
@@ -299,7 +321,11 @@ impl Boundary {
                     let (extra, events) = agree(&admission, data)?;
                     records.audit.extend(events);
                     tx.apply(&records)?;
-                    Ok(Ok((*admission, data.clone(), extra)))
+                    let prepared = Prepared {
+                        data: data.clone(),
+                        valued: valued.clone().ok().flatten(),
+                    };
+                    Ok(Ok((*admission, prepared, extra)))
                 }
                 (Decision::Refuse(refusal), _) => {
                     tx.apply(&records)?;
@@ -321,7 +347,7 @@ impl Boundary {
         peer: &Peer,
         manifest: &JobManifest,
         admission: Admission,
-        data: Arc<LoadedDataset>,
+        prepared: Prepared,
     ) -> Accepted {
         Accepted {
             job_id,
@@ -330,7 +356,8 @@ impl Boundary {
             manifest: manifest.clone(),
             min_group_size: admission.policy.min_group_size,
             grant: admission.grant,
-            data,
+            data: prepared.data,
+            valued: prepared.valued,
             max_peer_set_size: admission.max_peer_set_size,
             min_peer_set_size: admission.min_peer_set_size,
             padding: Padding::None,
@@ -440,7 +467,7 @@ impl Boundary {
                 name: peer.name.clone(),
                 fingerprint: peer.fingerprint.clone(),
             },
-            protocol: job.protocol,
+            protocol: job.protocol.clone(),
             requester_dataset: job.local_dataset.clone(),
             responder_dataset: job.peer_dataset.clone(),
             purpose: job.purpose.clone(),

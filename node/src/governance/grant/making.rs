@@ -91,9 +91,12 @@ pub fn check_new_grant(grant: &Grant, policy: &DataPolicy) -> Result<Vec<String>
     for &protocol in &grant.protocols {
         // Judged where the owner's data is most exposed: in the peer's jobs,
         // where this node answers.
-        let reveals = policy::disclosure(request(protocol)).of(Role::Responder);
+        let asked = request(protocol);
+        let reveals = policy::disclosure(&asked).of(Role::Responder);
         let noise = noisy && reveals == Reveals::Aggregate;
-        match policy::check_use(policy, reveals, noise) {
+        let checked = policy::check_noise_built(&asked, policy, reveals, noisy)
+            .and_then(|()| policy::check_use(policy, reveals, noise));
+        match checked {
             Ok(()) => {}
             // The grant still covers this node's own requests, where its data
             // reveals only its size; admission refuses the peer's.
@@ -149,6 +152,15 @@ fn request(protocol: GrantedProtocol) -> ProtocolRequest {
         // Judged as a job of three or more parties; a two-party stats job
         // is refused at admission unless its release is noisy.
         GrantedProtocol::Stats => ProtocolRequest::SecureStats { parties: 3 },
+        // What it reveals does not depend on the columns.
+        GrantedProtocol::IntersectionSum => {
+            ProtocolRequest::IntersectionSum(crate::manifest::IsumRequest {
+                value_column: String::new(),
+                category_column: None,
+                categories: Vec::new(),
+                value_limbs: 1,
+            })
+        }
     }
 }
 
@@ -322,6 +334,46 @@ mod tests {
         assert_eq!(err, NewGrantError::BudgetBypassedByMembership);
         assert!(err.to_string().contains("separate grant"));
         check_new_grant(&grant(&[Psi, PsiCa], None), &general).expect("exact, general");
+    }
+
+    #[test]
+    fn intersection_sum_is_granted_only_exact_on_general_data() {
+        use GrantedProtocol::IntersectionSum;
+        let general = policy(Grade::General, true);
+        let warnings = check_new_grant(&grant(&[IntersectionSum], None), &general)
+            .expect("exact sums on general data");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        for (grade, epsilon, violation) in [
+            (Grade::General, Some(500_000), Violation::NoiseNotBuilt),
+            (Grade::Important, None, Violation::ImportantNoiseNotBuilt),
+            (
+                Grade::Important,
+                Some(500_000),
+                Violation::ImportantNoiseNotBuilt,
+            ),
+        ] {
+            let err = check_new_grant(
+                &grant(&[IntersectionSum, PsiCa], epsilon),
+                &policy(grade, false),
+            )
+            .expect_err("no noise for intersection-sum");
+            assert_eq!(
+                err,
+                NewGrantError::Policy {
+                    dataset: "customers".into(),
+                    protocol: IntersectionSum,
+                    violation,
+                }
+            );
+        }
+        assert!(
+            check_new_grant(
+                &grant(&[IntersectionSum], None),
+                &policy(Grade::Core, false)
+            )
+            .is_err()
+        );
+        assert_eq!("intersection-sum".parse(), Ok(IntersectionSum));
     }
 
     #[test]

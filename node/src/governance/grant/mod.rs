@@ -25,15 +25,19 @@ pub enum GrantedProtocol {
     /// Horizontal statistics by secure aggregation: the job's recipients
     /// learn totals over every party's rows.
     Stats,
+    /// Private intersection-sum: the requester learns how many of its ids
+    /// are in the dataset and the sum of their values (per category).
+    IntersectionSum,
 }
 
 impl GrantedProtocol {
     /// The grant name of a requested protocol.
-    pub fn of(protocol: ProtocolRequest) -> Self {
+    pub fn of(protocol: &ProtocolRequest) -> Self {
         match protocol {
             ProtocolRequest::EcdhPsi(Mode::Membership) => Self::Psi,
             ProtocolRequest::EcdhPsi(Mode::Cardinality) => Self::PsiCa,
             ProtocolRequest::SecureStats { .. } => Self::Stats,
+            ProtocolRequest::IntersectionSum(_) => Self::IntersectionSum,
         }
     }
 }
@@ -45,8 +49,9 @@ impl std::str::FromStr for GrantedProtocol {
             "psi" => Ok(Self::Psi),
             "psi-ca" => Ok(Self::PsiCa),
             "stats" => Ok(Self::Stats),
+            "intersection-sum" => Ok(Self::IntersectionSum),
             other => Err(format!(
-                "unknown protocol {other:?}; use psi, psi-ca or stats"
+                "unknown protocol {other:?}; use psi, psi-ca, stats or intersection-sum"
             )),
         }
     }
@@ -58,6 +63,7 @@ impl std::fmt::Display for GrantedProtocol {
             Self::Psi => "psi",
             Self::PsiCa => "psi-ca",
             Self::Stats => "stats",
+            Self::IntersectionSum => "intersection-sum",
         })
     }
 }

@@ -22,13 +22,15 @@ use crate::audit::Release;
 use crate::boundary::{Accepted, Boundary, Refusal};
 use crate::crash::{self, Step as CrashStep};
 use crate::store::{JobEnd, Outcome, Role};
-use crate::wire::{self, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
+use crate::wire::{self, JobAcceptance, JobRequest, PeerMessage, ProtocolRequest, ReleaseTerms};
 
 fn session(accepted: &Accepted) -> Session {
     let mode = match accepted.protocol() {
-        ProtocolRequest::EcdhPsi(mode) => mode,
+        ProtocolRequest::EcdhPsi(mode) => *mode,
         // The PSI runner is started only for PSI manifests.
-        ProtocolRequest::SecureStats { .. } => Mode::Cardinality,
+        ProtocolRequest::SecureStats { .. } | ProtocolRequest::IntersectionSum(_) => {
+            Mode::Cardinality
+        }
     };
     let mut session = Session::new(accepted.job_id, mode, accepted.max_peer_set_size);
     session.min_peer_set_size = accepted.min_peer_set_size;
@@ -63,36 +65,9 @@ pub async fn run_requester(
     };
     let (terms, output) = match exchanged {
         Ok(done) => done,
-        Err(error) => {
-            let traffic = stream.fail(&error).await;
-            let end = job_end(
-                &accepted,
-                Outcome::Failed,
-                None,
-                traffic,
-                Some(error.to_string()),
-                None,
-            );
-            match &error {
-                JobError::Refused(reason) => {
-                    let end = JobEnd {
-                        outcome: Outcome::Refused,
-                        ..end
-                    };
-                    boundary.refused_by_peer(&accepted, reason, &end);
-                }
-                _ => boundary.fail(&accepted, &end),
-            }
-            return Err(error);
-        }
+        Err(error) => return Err(requester_failed(boundary, &accepted, stream, error).await),
     };
-    crash::point(Role::Requester, CrashStep::BeforeFinish);
-    let finished = stream.send(&PeerMessage::JobFinished);
-    if let Err(error) = finished.and(stream.expect_end().await) {
-        // We have our output; the peer's bookkeeping is its own affair.
-        tracing::warn!(job = %accepted.job_id, "the responder did not close cleanly: {error}");
-    }
-    let traffic = stream.close().await;
+    let traffic = requester_close(stream, &accepted).await;
 
     // Release rules: the stricter of the two owners' minimum group sizes,
     // applied to the (noisy, if noise was added) result.
@@ -174,9 +149,51 @@ pub async fn run_requester(
     }
 }
 
+/// Records a requester's job that failed or that the peer refused, after
+/// closing its stream; returns the error.
+pub(super) async fn requester_failed(
+    boundary: &Boundary,
+    accepted: &Accepted,
+    stream: JobStream,
+    error: JobError,
+) -> JobError {
+    let traffic = stream.fail(&error).await;
+    let end = job_end(
+        accepted,
+        Outcome::Failed,
+        None,
+        traffic,
+        Some(error.to_string()),
+        None,
+    );
+    match &error {
+        JobError::Refused(reason) => {
+            let end = JobEnd {
+                outcome: Outcome::Refused,
+                ..end
+            };
+            boundary.refused_by_peer(accepted, reason, &end);
+        }
+        _ => boundary.fail(accepted, &end),
+    }
+    error
+}
+
+/// Tells the responder the requester has its output, waits for it to close
+/// (it records the job first), and closes.
+pub(super) async fn requester_close(mut stream: JobStream, accepted: &Accepted) -> Traffic {
+    crash::point(Role::Requester, CrashStep::BeforeFinish);
+    let finished = stream.send(&PeerMessage::JobFinished);
+    if let Err(error) = finished.and(stream.expect_end().await) {
+        // We have our output; the peer's bookkeeping is its own affair.
+        tracing::warn!(job = %accepted.job_id, "the responder did not close cleanly: {error}");
+    }
+    stream.close().await
+}
+
 /// What a job released, to whom, and how it was protected. The responder
 /// records it without the value, which it never learns.
-fn release(
+pub(super) fn release(
     accepted: &Accepted,
     terms: &ReleaseTerms,
     value: Option<String>,
@@ -199,7 +216,7 @@ fn release(
 /// The mechanism name recorded with noisy releases.
 const NOISE_MECHANISM: &str = "discrete Laplace padding";
 
-fn job_end(
+pub(super) fn job_end(
     accepted: &Accepted,
     outcome: Outcome,
     peer_set_size: Option<u64>,
@@ -231,15 +248,7 @@ async fn requester_exchange(
     ),
     peer_cert: Option<CertificateDer<'static>>,
 ) -> Result<(ReleaseTerms, PsiOutput), JobError> {
-    let acceptance = match stream.recv().await? {
-        PeerMessage::JobAccepted(acceptance) => acceptance,
-        PeerMessage::JobRefused { reason } => return Err(JobError::Refused(reason)),
-        other => return Err(unexpected("JobAccepted", &other)),
-    };
-    let peer_cert = peer_cert.ok_or_else(|| JobError::Internal("no peer certificate".into()))?;
-    boundary
-        .record_agreement(accepted, request, &acceptance, &peer_cert)
-        .map_err(|refusal| JobError::Internal(refusal.local_reason))?;
+    let acceptance = accept_terms(stream, boundary, accepted, request, peer_cert).await?;
     let mut session = session(accepted);
     if let Some(noise) = &acceptance.terms.noise {
         session.padding = crate::noise::requester_padding(noise)?;
@@ -276,9 +285,30 @@ async fn requester_exchange(
     Ok((acceptance.terms, output))
 }
 
-/// The requester's and responder's places in a PSI job's two-party roster.
-const REQUESTER: PartyIndex = PartyIndex(0);
-const RESPONDER: PartyIndex = PartyIndex(1);
+/// Waits for the responder's answer to our request and, if it accepted,
+/// checks and records its countersignature.
+pub(super) async fn accept_terms(
+    stream: &mut JobStream,
+    boundary: &Boundary,
+    accepted: &Accepted,
+    request: &JobRequest,
+    peer_cert: Option<CertificateDer<'static>>,
+) -> Result<JobAcceptance, JobError> {
+    let acceptance = match stream.recv().await? {
+        PeerMessage::JobAccepted(acceptance) => acceptance,
+        PeerMessage::JobRefused { reason } => return Err(JobError::Refused(reason)),
+        other => return Err(unexpected("JobAccepted", &other)),
+    };
+    let peer_cert = peer_cert.ok_or_else(|| JobError::Internal("no peer certificate".into()))?;
+    boundary
+        .record_agreement(accepted, request, &acceptance, &peer_cert)
+        .map_err(|refusal| JobError::Internal(refusal.local_reason))?;
+    Ok(acceptance)
+}
+
+/// The requester's and responder's places in a two-party job's roster.
+pub(super) const REQUESTER: PartyIndex = PartyIndex(0);
+pub(super) const RESPONDER: PartyIndex = PartyIndex(1);
 
 /// PSI messages in the envelope; `role`'s crash point runs before each step.
 fn envelope(role: Role) -> Envelope<PsiMessage> {
@@ -402,9 +432,15 @@ pub(crate) async fn serve_request(
         "admitted job"
     );
     crash::point(Role::Responder, CrashStep::AfterCharge);
-    let both = (accepted.data.ids().len() as u64).saturating_add(request.requester_set_size);
-    stream.admitted(both, limits.limits.job_deadline(both));
+    let is_isum = matches!(accepted.protocol(), ProtocolRequest::IntersectionSum(_));
+    if is_isum {
+        super::isum::admitted(&mut stream, &accepted, request.requester_set_size, &limits);
+    } else {
+        let both = (accepted.data.ids().len() as u64).saturating_add(request.requester_set_size);
+        stream.admitted(both, limits.limits.job_deadline(both));
+    }
     let result = match stream.send(&PeerMessage::JobAccepted(acceptance)) {
+        Ok(()) if is_isum => super::isum::responder_exchange(&mut stream, &accepted).await,
         Ok(()) => responder_exchange(&mut stream, &accepted).await,
         Err(error) => Err(error),
     };
@@ -482,8 +518,14 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
         |_, _, _| {},
     )
     .await?;
-    let peer_set_size = output.peer_set_size;
-    // The job is complete once the requester confirms it has its output.
+    expect_finished(stream, output.peer_set_size).await
+}
+
+/// The job is complete once the requester confirms it has its output.
+pub(super) async fn expect_finished(
+    stream: &mut JobStream,
+    peer_set_size: u64,
+) -> Result<u64, JobError> {
     match stream.recv().await? {
         PeerMessage::JobFinished => Ok(peer_set_size),
         other => Err(unexpected("JobFinished", &other)),

@@ -9,7 +9,7 @@
 
 use super::{JobAcceptance, JobRequest, PeerMessage, StatsAcceptance, StatsManifest, WireError};
 use crate::jobs::stats::StatsSpec;
-use crate::manifest::{JobManifest, Party};
+use crate::manifest::{IsumRequest, JobManifest, Party, ProtocolRequest};
 use unseen_protocol::sharing::MAX_PARTIES;
 
 /// The longest name a peer may send: a node, dataset or grant name.
@@ -40,7 +40,8 @@ pub(super) fn check(message: &PeerMessage) -> Result<(), WireError> {
         PeerMessage::Psi(_)
         | PeerMessage::JobFinished
         | PeerMessage::Shares(_)
-        | PeerMessage::Shares128(_) => Ok(()),
+        | PeerMessage::Shares128(_)
+        | PeerMessage::Isum(_) => Ok(()),
         PeerMessage::StatsRequest(request) => {
             check_stats_manifest(&request.manifest)?;
             check_agreement(&request.requester)
@@ -197,6 +198,27 @@ fn check_manifest(manifest: &JobManifest) -> Result<(), WireError> {
     }
     for recipient in &manifest.result_recipients {
         text("result recipient", recipient, MAX_NAME_BYTES)?;
+    }
+    if let ProtocolRequest::IntersectionSum(ask) = &manifest.protocol {
+        check_isum(ask)?;
+    }
+    Ok(())
+}
+
+/// Columns are names; categories are cells of the responder's file. How
+/// many there may be is admission's rule ([`IsumRequest::check`]); here,
+/// only that the list cannot be long enough to cost anything.
+fn check_isum(ask: &IsumRequest) -> Result<(), WireError> {
+    text("value column", &ask.value_column, MAX_NAME_BYTES)?;
+    if let Some(column) = &ask.category_column {
+        text("category column", column, MAX_NAME_BYTES)?;
+    }
+    let max = usize::from(unseen_protocol::intersection_sum::MAX_CATEGORIES);
+    if ask.categories.len() > max {
+        return Err(too_long("categories", ask.categories.len(), max, "entries"));
+    }
+    for category in &ask.categories {
+        text("category", category, MAX_SPEC_TEXT_BYTES)?;
     }
     Ok(())
 }
