@@ -210,6 +210,7 @@ fn peer_messages(
     for (name, message) in psi {
         messages.push((format!("psi-{name}"), PeerMessage::Psi(message.clone())));
     }
+    messages.extend(isum_messages());
     // Stats jobs' messages that need no signed manifest: the mesh's hello
     // and both rings' shares (fixed-width byte strings since wire version 2).
     messages.extend([
@@ -230,6 +231,46 @@ fn peer_messages(
         ),
     ]);
     messages
+}
+
+/// An honest intersection-sum run's messages (2 categories, 2 limbs, two
+/// points a chunk), as the wire carries them: both hellos with their key
+/// proofs, blinded ids, double-blinded ids and encrypted rows.
+fn isum_messages() -> Vec<(String, PeerMessage)> {
+    use unseen_protocol::intersection_sum::{
+        Layout, LimbOffsets, Requester as IsumRequester, Responder as IsumResponder,
+        ResponderState, Session as IsumSession, ValuedIds,
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let layout = Layout {
+        categories: 2,
+        value_limbs: 2,
+    };
+    let mut session = IsumSession::new(JobId([0x1c; 16]), layout, 1 << 20);
+    session.chunk_points = 2;
+    let own: IdSet = ["a", "b", "c"].into_iter().collect();
+    let rows =
+        ValuedIds::new([("b", 7u64, 0u16), ("c", 65_536, 1), ("d", 1, 0)]).expect("valid rows");
+    let (_, from_requester) =
+        IsumRequester::start(session.clone(), &own, &mut rng).expect("requester starts");
+    let (state, mut from_responder) =
+        IsumResponder::start(session, &rows, LimbOffsets::none(), &mut rng)
+            .expect("responder starts");
+    let mut state = ResponderState::from(state);
+    for message in from_requester.clone() {
+        let step = state.handle(message, &mut rng).expect("honest run");
+        from_responder.extend(step.send);
+        match step.next {
+            unseen_protocol::Progress::Continue(next) => state = next,
+            unseen_protocol::Progress::Done(_) => break,
+        }
+    }
+    from_requester
+        .into_iter()
+        .chain(from_responder)
+        .enumerate()
+        .map(|(i, m)| (format!("isum-{i:02}-{}", m.kind()), PeerMessage::Isum(m)))
+        .collect()
 }
 
 /// Frames as a stream carries them: `step || max (BE u16) || frames`.
