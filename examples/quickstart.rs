@@ -31,6 +31,8 @@ use unseen::node::control::{self, ControlRequest, ControlResponse};
 use unseen::node::grant::{self, Grant, GrantedProtocol, Quota};
 use unseen::node::identity::Identity;
 use unseen::node::jobs::JobReport;
+use unseen::node::jobs::isum::IsumReport;
+use unseen::node::manifest::IsumRequest;
 use unseen::node::policy::{self, DataPolicy, Grade, LegalBasis};
 use unseen::node::server::Node;
 use unseen::node::stats::{StatsReport, StatsSpec};
@@ -42,6 +44,7 @@ const PURPOSE: &str = "joint loyalty programme sizing";
 const CUSTOMERS_PER_ORG: u64 = 100_000;
 const CITIES: [&str; 4] = ["Shanghai", "Shenzhen", "Chengdu", "Beijing"];
 const STATS_PURPOSE: &str = "customer age profile by city";
+const ISUM_PURPOSE: &str = "shared customers' retail spend";
 
 /// A customer's age: 18 to 89, skewed by `shift` years for each organisation.
 fn age(rng: &mut ChaCha20Rng, shift: u32) -> u32 {
@@ -297,6 +300,53 @@ async fn run_psi(
     }
 }
 
+/// The bank asks the shop for the sum of its customers' annual spend over
+/// the customers both have.
+async fn run_intersection_sum(org: &OrgDir) -> Result<IsumReport> {
+    let request = ControlRequest::RunIntersectionSum {
+        peer: "shop".into(),
+        dataset: "customers".into(),
+        peer_dataset: "customers".into(),
+        purpose: ISUM_PURPOSE.into(),
+        sum: IsumRequest {
+            value_column: "annual_spend_cny".into(),
+            category_column: None,
+            categories: Vec::new(),
+            // Spend is below 50,000 CNY: one 16-bit limb.
+            value_limbs: 1,
+        },
+    };
+    let socket = NodePaths::new(&org.dir).control_socket();
+    match control::request(&org.dir, &socket, &request).await? {
+        ControlResponse::IntersectionSum(report) => Ok(*report),
+        other => bail!("the intersection-sum failed: {other:?}"),
+    }
+}
+
+/// The shop's customers the bank also has, and their total spend, from the
+/// two files in the clear.
+fn spend_in_the_clear(bank_csv: &Path, shop_csv: &Path) -> Result<(u64, u64)> {
+    let bank: HashSet<String> = std::fs::read_to_string(bank_csv)?
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let (mut count, mut sum) = (0, 0);
+    for line in std::fs::read_to_string(shop_csv)?.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [id, _, _, spend] = fields[..] else {
+            bail!("a shop row with other than four fields: {line}");
+        };
+        if bank.contains(id.trim()) {
+            count += 1;
+            sum += spend.parse::<u64>()?;
+        }
+    }
+    Ok((count, sum))
+}
+
 async fn run_stats(org: &OrgDir) -> Result<StatsReport> {
     let spec = StatsSpec::parse(&format!(
         r#"
@@ -429,6 +479,13 @@ async fn main() -> Result<()> {
     let stats = [GrantedProtocol::Stats];
     grant_for(&shop, &bank, &stats, 5, None, STATS_PURPOSE)?;
     grant_for(&insurer, &bank, &stats, 5, None, STATS_PURPOSE)?;
+    // Intersection-sum: the shop lets the bank learn its customers' total
+    // spend over the customers they share (exact: the shop's data is
+    // general); the bank's grant covers only its own asking, which shows
+    // the shop nothing of its important data but its size.
+    let isum = [GrantedProtocol::IntersectionSum];
+    grant_for(&shop, &bank, &isum, 5, None, ISUM_PURPOSE)?;
+    grant_for(&bank, &shop, &isum, 5, None, ISUM_PURPOSE)?;
     let (bank, bank_run) = (OrgDir::from(&bank), bank.node.start()?);
     let (shop, shop_run) = (OrgDir::from(&shop), shop.node.start()?);
     let (insurer, insurer_run) = (OrgDir::from(&insurer), insurer.node.start()?);
@@ -516,7 +573,34 @@ async fn main() -> Result<()> {
         report.bytes_sent, report.duration_ms
     );
 
-    println!("8. Job records");
+    println!(
+        "8. Intersection-sum, no third party: the shop's customers' total annual spend over the customers both have"
+    );
+    let summed = run_intersection_sum(&bank).await?;
+    let (count, sum) = spend_in_the_clear(&bank_csv, &shop_csv)?;
+    let total = summed
+        .categories
+        .first()
+        .context("an ungrouped sum has one row")?;
+    println!(
+        "  common customers {}, their spend {} CNY (clear: {count}, {sum} CNY)",
+        total.count.map_or("-".into(), |c| c.to_string()),
+        total.sum.as_deref().unwrap_or("-"),
+    );
+    ensure!(
+        total.count == Some(count) && total.sum.as_deref() == Some(sum.to_string().as_str()),
+        "the intersection-sum differs from the clear computation"
+    );
+    ensure!(
+        count as usize == true_overlap,
+        "the intersection-sum's cardinality differs from the true overlap"
+    );
+    println!(
+        "  equal to the clear computation. The bank learned the count and the sum, not which customers; \
+         the shop learned the bank's number of customers and nothing else."
+    );
+
+    println!("9. Job records");
     print_jobs(&bank)?;
     print_jobs(&shop)?;
     print_jobs(&insurer)?;
@@ -525,12 +609,12 @@ async fn main() -> Result<()> {
     shop_run.shutdown().await;
     insurer_run.shutdown().await;
 
-    println!("9. Audit: each node's hash-chained, signed log, checked with its certificate");
+    println!("10. Audit: each node's hash-chained, signed log, checked with its certificate");
     verify_audit(&bank)?;
     verify_audit(&shop)?;
     verify_audit(&insurer)?;
 
-    println!("10. Check against the true overlap ({true_overlap})");
+    println!("11. Check against the true overlap ({true_overlap})");
     let (ca, psi) = (
         ca.intersection_size.unwrap_or(0),
         psi.intersection_size.unwrap_or(0),

@@ -334,8 +334,9 @@ async fn refusals_come_before_any_protocol_message() {
     )
     .await;
 
-    // Important data: `grant add` refuses the grant; one written into the
-    // database by hand is refused at admission.
+    // Important data: `grant add` makes the grant only with a warning that
+    // it covers this node's own requests; as the answering side it is
+    // refused at admission.
     let important = policy(Grade::Important, 10);
     bob.dataset_text("important", &values, important.clone());
     let by_hand = bob.grant("alice", "important", |g| {
@@ -348,11 +349,12 @@ async fn refusals_come_before_any_protocol_message() {
         .into_iter()
         .find(|(g, _)| g.id == by_hand)
         .expect("grant");
-    let err = grant::check_new_grant(&made, &important).expect_err("grant add refuses it");
+    let warnings = grant::check_new_grant(&made, &important).expect("made with a warning");
     assert!(
-        err.to_string()
-            .contains("intersection-sum does not have yet"),
-        "{err}"
+        warnings
+            .iter()
+            .any(|w| w.contains("can never run it") && w.contains("only lets this node ask")),
+        "{warnings:?}"
     );
     let reason = "grading does not allow this protocol";
     refused(

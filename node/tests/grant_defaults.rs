@@ -329,7 +329,6 @@ fn intersection_sum_is_granted_only_exact_on_general_data() {
     let root = tempfile::tempdir().expect("tempdir");
     let (_alice, bob) = bob_with_datasets(root.path());
     for (dataset, extra) in [
-        ("accounts", &[][..]),
         (
             "accounts",
             &["--epsilon", "0.5", "--epsilon-budget", "5"][..],
@@ -348,6 +347,12 @@ fn intersection_sum_is_granted_only_exact_on_general_data() {
         );
     }
     assert!(stored_grants(&bob).is_empty());
+    // On important data without a budget it is made, with a warning: it
+    // covers only bob's own requests (alice can never run it on accounts).
+    let own_use = grant_add(&bob, "accounts", &["--protocols", "intersection-sum"]);
+    assert!(own_use.status.success(), "{}", text(&own_use.stderr));
+    let said = format!("{}{}", text(&own_use.stdout), text(&own_use.stderr));
+    assert!(said.contains("only lets this node ask alice"), "{said}");
     let made = grant_add(&bob, "clients", &["--protocols", "intersection-sum"]);
     assert!(made.status.success(), "{}", text(&made.stderr));
     assert!(

@@ -104,6 +104,12 @@ pub fn check_new_grant(grant: &Grant, policy: &DataPolicy) -> Result<Vec<String>
                 "dataset {:?} is graded important, so {} can never run {protocol} on it; this grant only lets this node ask {} for {protocol}, which reveals nothing of {0:?} but its size",
                 grant.dataset, grant.peer, grant.peer
             )),
+            // The same for a protocol without noise yet, when no budget was
+            // asked for (a budget it cannot spend is refused below).
+            Err(Violation::ImportantNoiseNotBuilt) if !noisy => warnings.push(format!(
+                "dataset {:?} is graded important and {protocol} has no noise yet, so {} can never run it on {0:?}; this grant only lets this node ask {} for {protocol}, which reveals nothing of {0:?} but its size",
+                grant.dataset, grant.peer, grant.peer
+            )),
             Err(violation) => {
                 return Err(NewGrantError::Policy {
                     dataset: grant.dataset.clone(),
