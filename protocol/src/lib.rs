@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod beaver;
+mod codec;
 pub mod dp;
 pub mod ecdh_psi;
 mod error;

@@ -110,8 +110,7 @@ impl<R: Ring> DealerMessage<R> {
 }
 
 fn encode<M: Serialize>(message: &M) -> Vec<u8> {
-    // Serializing these plain data types into a Vec cannot fail.
-    postcard::to_allocvec(message).unwrap_or_default()
+    crate::codec::encode(message)
 }
 
 /// Decodes `bytes` as one message holding at most `vectors` vectors of
@@ -130,26 +129,7 @@ fn decode<M: Serialize + DeserializeOwned>(
         .saturating_add(10)
         .saturating_mul(vectors)
         .saturating_add(64);
-    if bytes.len() > limit {
-        return Err(Error::Undecodable(format!(
-            "{} bytes is over the {limit}-byte limit for {elements} elements",
-            bytes.len()
-        )));
-    }
-    match postcard::take_from_bytes::<M>(bytes) {
-        // postcard also decodes overlong varints; one message must have one
-        // encoding, so anything but the canonical bytes is refused.
-        Ok((message, [])) if encode(&message) != bytes => Err(Error::Undecodable(format!(
-            "{} is not in its canonical encoding",
-            kind(&message)
-        ))),
-        Ok((message, [])) => Ok(message),
-        Ok((_, rest)) => Err(Error::Undecodable(format!(
-            "{} trailing bytes after the message",
-            rest.len()
-        ))),
-        Err(e) => Err(Error::Undecodable(e.to_string())),
-    }
+    crate::codec::decode_canonical(bytes, limit, kind)
 }
 
 // Shares and seeds are half a secret: never print them.

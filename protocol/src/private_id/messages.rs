@@ -95,33 +95,13 @@ impl Message {
 
     /// Encodes the message with postcard.
     pub fn encode(&self) -> Vec<u8> {
-        // Serializing these plain data types into a Vec cannot fail.
-        postcard::to_allocvec(self).unwrap_or_default()
+        crate::codec::encode(self)
     }
 
     /// Decodes one whole message; trailing bytes, an overlong message and
     /// any but the canonical encoding are errors.
     pub fn decode(bytes: &[u8]) -> Result<Self, crate::Error> {
-        if bytes.len() > Self::MAX_ENCODED_LEN {
-            return Err(crate::Error::Undecodable(format!(
-                "{} bytes is over the {}-byte message limit",
-                bytes.len(),
-                Self::MAX_ENCODED_LEN
-            )));
-        }
-        match postcard::take_from_bytes::<Self>(bytes) {
-            // postcard also accepts overlong varints; one message must have
-            // one encoding.
-            Ok((message, [])) if message.encode() != bytes => Err(crate::Error::Undecodable(
-                format!("{} is not in its canonical encoding", message.kind()),
-            )),
-            Ok((message, [])) => Ok(message),
-            Ok((_, rest)) => Err(crate::Error::Undecodable(format!(
-                "{} trailing bytes after the message",
-                rest.len()
-            ))),
-            Err(e) => Err(crate::Error::Undecodable(e.to_string())),
-        }
+        crate::codec::decode_canonical(bytes, Self::MAX_ENCODED_LEN, Self::kind)
     }
 }
 
