@@ -15,9 +15,8 @@ use unseen_protocol::{Error, JobId, Progress, Step};
 
 type Flight = Vec<(usize, Addressed<BeaverMessage<u128>>)>;
 
-/// Runs the parties' messages to the end (B hears A first, then A hears
-/// B; B's opening goes to A); returns what A opened and the bytes of the
-/// second round.
+/// Runs the parties' messages to the end; returns what A opened and the
+/// bytes of the second round.
 fn drain<S>(
     mut states: Vec<Option<S>>,
     first_round: Flight,
@@ -29,8 +28,10 @@ fn drain<S>(
 ) -> (Vec<u128>, usize) {
     let mut opened = None;
     let mut round_two_bytes = 0;
-    let mut queue = first_round;
-    while let Some((from, m)) = queue.pop() {
+    // First in, first out: each sender's messages in the order sent, as on
+    // a stream.
+    let mut queue: std::collections::VecDeque<_> = first_round.into();
+    while let Some((from, m)) = queue.pop_front() {
         let state = states[m.to.0].take().expect("running");
         let step = handle(state, PartyIndex(from), m.message).expect("honest");
         round_two_bytes += step

@@ -29,7 +29,10 @@
 //!
 //! Masks are laid out row by row (row `l`'s masks of every vector are
 //! consecutive), so the dealer computes each `r_i · s_j` in one pass over
-//! the two streams with memory for one row.
+//! the two streams with memory for one row. Masked rows travel in chunks
+//! of at most [`MAX_CHUNK_ELEMENTS`], whole rows each, which the receiver
+//! folds into its running sums as they come: a sender's chunks must arrive
+//! in the order sent, as on the one ordered stream between two parties.
 
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
@@ -41,6 +44,10 @@ use super::prg::{Prg, Seed};
 use super::{BeaverError, MAX_PRODUCTS, MulRing};
 use crate::sharing::{Addressed, PartyIndex, Ring, Roster, SumOutput};
 use crate::{Error, JobId, Progress, Step};
+
+/// The most ring elements one `MaskedVectors` message carries (512 KiB in
+/// Z_2^128): whole rows, so a receiver folds each in as it arrives.
+pub const MAX_CHUNK_ELEMENTS: usize = 1 << 15;
 
 const LABEL_MASKS_A: &[u8] = b"inner/masks-a";
 const LABEL_MASKS_B: &[u8] = b"inner/masks-b";
@@ -99,8 +106,8 @@ impl InnerPlan {
         self.rows * self.width(party)
     }
 
-    /// Vectors a party holds.
-    fn width(&self, party: PartyIndex) -> usize {
+    /// Vectors a party holds: the elements of each of its rows.
+    pub fn width(&self, party: PartyIndex) -> usize {
         if party.0 == 0 {
             self.a_vectors
         } else {
@@ -194,23 +201,46 @@ impl InnerProducts {
             .zip(masks.iter())
             .map(|(&x, &m)| x.add(m))
             .collect();
+        let other = PartyIndex(1 - me.0);
+        // Whole rows a message, so a receiver folds each chunk in as it
+        // comes; one empty message when there are no rows at all.
+        let rows_per_chunk = (MAX_CHUNK_ELEMENTS / plan.width(me).max(1)).max(1);
+        let chunk = rows_per_chunk * plan.width(me);
+        let mut send: Vec<_> = masked
+            .chunks(chunk.max(1))
+            .map(|c| Addressed {
+                to: other,
+                message: BeaverMessage::MaskedVectors(c.to_vec()),
+            })
+            .collect();
+        if send.is_empty() {
+            send.push(Addressed {
+                to: other,
+                message: BeaverMessage::MaskedVectors(Vec::new()),
+            });
+        }
+        // A multiplies its masks by what B sends, B its own vectors by what
+        // A sends: each keeps only that.
+        let local = if me.0 == 0 {
+            masks
+        } else {
+            Zeroizing::new(own.to_vec())
+        };
         let state = ExpectInner {
-            phase: Phase::Masked {
-                other: PartyIndex(1 - me.0),
-                own: Zeroizing::new(own.to_vec()),
-                masks,
+            phase: Phase::Masked(Box::new(Masked {
+                other,
+                local,
                 correlation,
+                sums: Zeroizing::new(vec![R::default(); plan.pairs.len()]),
+                rows_received: 0,
                 early: vec![None; 2],
                 roster,
                 plan,
-            },
+            })),
         };
         Ok(Step {
             next: Progress::Continue(state),
-            send: vec![Addressed {
-                to: PartyIndex(1 - me.0),
-                message: BeaverMessage::MaskedVectors(masked),
-            }],
+            send,
         })
     }
 }
@@ -260,27 +290,36 @@ pub struct ExpectInner<R: Ring> {
 }
 
 enum Phase<R: Ring> {
-    Masked {
-        other: PartyIndex,
-        own: Zeroizing<Vec<R>>,
-        masks: Zeroizing<Vec<R>>,
-        correlation: Zeroizing<Vec<R>>,
-        /// Openings that came before this party's own shares.
-        early: Vec<Option<Zeroizing<Vec<R>>>>,
-        roster: Roster,
-        plan: InnerPlan,
-    },
+    Masked(Box<Masked<R>>),
     Openings(ExpectOpenings<R>),
+}
+
+/// Folding the other party's masked rows in as they come.
+struct Masked<R: Ring> {
+    other: PartyIndex,
+    /// What this party multiplies the received rows by: A its masks `r`,
+    /// B its own vectors `v`, row by row.
+    local: Zeroizing<Vec<R>>,
+    /// A's `α` or B's `β`, one per pair.
+    correlation: Zeroizing<Vec<R>>,
+    /// The running sums over the rows received so far, one per pair.
+    sums: Zeroizing<Vec<R>>,
+    rows_received: usize,
+    /// Openings that came before this party's own shares.
+    early: Vec<Option<Zeroizing<Vec<R>>>>,
+    roster: Roster,
+    plan: InnerPlan,
 }
 
 impl<R: Ring> std::fmt::Debug for ExpectInner<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.phase {
-            Phase::Masked { plan, .. } => write!(
+            Phase::Masked(m) => write!(
                 f,
-                "ExpectInner(masked vectors of {} rows, {} pairs, <redacted>)",
-                plan.rows,
-                plan.pairs.len()
+                "ExpectInner({} of {} masked rows, {} pairs, <redacted>)",
+                m.rows_received,
+                m.plan.rows,
+                m.plan.pairs.len()
             ),
             Phase::Openings(open) => write!(f, "ExpectInner({open:?})"),
         }
@@ -294,42 +333,23 @@ impl<R: MulRing> ExpectInner<R> {
         from: PartyIndex,
         message: BeaverMessage<R>,
     ) -> Result<InnerStep<R>, Error> {
-        let (other, own, masks, correlation, mut early, roster, plan) = match self.phase {
+        let mut masked = match self.phase {
             Phase::Openings(open) => return Ok(from_open(open.handle(from, message)?)),
-            Phase::Masked {
-                other,
-                own,
-                masks,
-                correlation,
-                early,
-                roster,
-                plan,
-            } => (other, own, masks, correlation, early, roster, plan),
+            Phase::Masked(masked) => masked,
         };
-        check_sender(&roster, from)?;
+        check_sender(&masked.roster, from)?;
         let received = match message {
             BeaverMessage::MaskedVectors(received) => Zeroizing::new(received),
             opening @ BeaverMessage::Opening(_) => {
-                let shares = checked_opening(&roster, plan.pairs.len(), from, opening)?;
-                if early[from.0].replace(shares).is_some() {
+                let shares =
+                    checked_opening(&masked.roster, masked.plan.pairs.len(), from, opening)?;
+                if masked.early[from.0].replace(shares).is_some() {
                     return Err(Error::WrongParty {
                         from: from.0,
                         problem: "it sent its shares of the opened values twice",
                     });
                 }
-                let phase = Phase::Masked {
-                    other,
-                    own,
-                    masks,
-                    correlation,
-                    early,
-                    roster,
-                    plan,
-                };
-                return Ok(Step {
-                    next: Progress::Continue(ExpectInner { phase }),
-                    send: Vec::new(),
-                });
+                return Ok(masked.waiting());
             }
             other_kind => {
                 return Err(Error::UnexpectedMessage {
@@ -338,47 +358,70 @@ impl<R: MulRing> ExpectInner<R> {
                 });
             }
         };
-        if received.len() != plan.elements(other) {
-            return Err(Error::WrongShareCount {
-                from: from.0,
-                expected: plan.elements(other),
-                found: received.len(),
-            });
+        masked.fold(from, &received)?;
+        if masked.rows_received < masked.plan.rows {
+            return Ok(masked.waiting());
         }
-        let shares = shares(&plan, roster.me(), &own, &masks, &correlation, &received);
+        let Masked {
+            roster,
+            correlation,
+            mut sums,
+            early,
+            ..
+        } = *masked;
+        let a = roster.me().0 == 0;
+        for (sum, &c) in sums.iter_mut().zip(correlation.iter()) {
+            *sum = if a { c.sub(*sum) } else { c.add(*sum) };
+        }
         Ok(from_open(open_with_early(
-            Open::start(roster, shares),
+            Open::start(roster, sums),
             early,
         )?))
     }
 }
 
-/// This party's share of each pair's inner product: A's is
-/// `α − r_i·(v_j + s_j)`, B's `β + (u_i + r_i)·v_j`.
-fn shares<R: MulRing>(
-    plan: &InnerPlan,
-    me: PartyIndex,
-    own: &[R],
-    masks: &[R],
-    correlation: &[R],
-    received: &[R],
-) -> Zeroizing<Vec<R>> {
-    let (width_a, width_b) = (plan.a_vectors, plan.b_vectors);
-    let mut sums = Zeroizing::new(vec![R::default(); plan.pairs.len()]);
-    for row in 0..plan.rows {
-        for (sum, &(i, j)) in sums.iter_mut().zip(&plan.pairs) {
-            let term = if me.0 == 0 {
-                masks[row * width_a + i].mul(received[row * width_b + j])
-            } else {
-                received[row * width_a + i].mul(own[row * width_b + j])
-            };
-            *sum = sum.add(term);
+impl<R: MulRing> Masked<R> {
+    /// Adds one chunk of the other party's masked rows to the running sums:
+    /// A's `Σ r_i·(v_j + s_j)`, B's `Σ (u_i + r_i)·v_j`.
+    fn fold(&mut self, from: PartyIndex, chunk: &[R]) -> Result<(), Error> {
+        let plan = &self.plan;
+        let (width_a, width_b) = (plan.a_vectors, plan.b_vectors);
+        let width = plan.width(self.other);
+        let rows = chunk.len().checked_div(width).unwrap_or(0);
+        let fits = self.rows_received + rows <= plan.rows;
+        // Whole rows, not past the plan's, and nothing empty unless there
+        // are no rows at all (an empty chunk would never end the wait).
+        if !chunk.len().is_multiple_of(width.max(1)) || !fits || (rows == 0 && plan.rows > 0) {
+            return Err(Error::WrongShareCount {
+                from: from.0,
+                expected: plan.elements(self.other) - self.rows_received * width,
+                found: chunk.len(),
+            });
+        }
+        let a = self.roster.me().0 == 0;
+        for k in 0..rows {
+            let row = self.rows_received + k;
+            for (sum, &(i, j)) in self.sums.iter_mut().zip(&plan.pairs) {
+                let term = if a {
+                    self.local[row * width_a + i].mul(chunk[k * width_b + j])
+                } else {
+                    chunk[k * width_a + i].mul(self.local[row * width_b + j])
+                };
+                *sum = sum.add(term);
+            }
+        }
+        self.rows_received += rows;
+        Ok(())
+    }
+
+    fn waiting(self: Box<Self>) -> InnerStep<R> {
+        Step {
+            next: Progress::Continue(ExpectInner {
+                phase: Phase::Masked(self),
+            }),
+            send: Vec::new(),
         }
     }
-    for (sum, &c) in sums.iter_mut().zip(correlation) {
-        *sum = if me.0 == 0 { c.sub(*sum) } else { c.add(*sum) };
-    }
-    sums
 }
 
 fn from_open<R: Ring>(step: OpenStep<R>) -> InnerStep<R> {

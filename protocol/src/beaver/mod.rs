@@ -47,7 +47,9 @@ pub mod vertical;
 
 pub use dealer::{Dealer, ExpectTriples, TripleShares};
 pub use dot::{DotOutput, DotProducts, DotStep, ExpectDot};
-pub use inner::{ExpectInner, InnerDealer, InnerPlan, InnerProducts, InnerStep};
+pub use inner::{
+    ExpectInner, InnerDealer, InnerPlan, InnerProducts, InnerStep, MAX_CHUNK_ELEMENTS,
+};
 pub use input::{ExpectInputSeed, SharedInput, share_by_seed};
 pub use messages::{BeaverMessage, DealerMessage};
 pub use multiply::{ExpectMasked, MulStep, Multiply, ProductShares};

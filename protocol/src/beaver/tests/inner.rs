@@ -85,6 +85,80 @@ fn inner_products_are_the_plain_ones_at_every_recipient() {
     }
 }
 
+/// Delivers the messages in flight as ordered streams do: each sender's in
+/// the order sent, the senders interleaved at random.
+fn deliver_in_order(
+    mut states: Vec<Option<ExpectInner<u64>>>,
+    in_flight: Vec<(PartyIndex, Addressed<BeaverMessage<u64>>)>,
+    rng: &mut ChaCha20Rng,
+) -> Vec<SumOutput<u64>> {
+    let mut queues: Vec<std::collections::VecDeque<_>> = vec![Default::default(); 2];
+    for (from, m) in in_flight {
+        queues[from.0].push_back(m);
+    }
+    let mut outputs = vec![None, None];
+    while queues.iter().any(|q| !q.is_empty()) {
+        let from = if queues[0].is_empty() || (!queues[1].is_empty() && rng.gen_bool(0.5)) {
+            1
+        } else {
+            0
+        };
+        let Addressed { to, message } = queues[from].pop_front().expect("a message");
+        let state = states[to.0].take().expect("running");
+        let step = state
+            .handle(PartyIndex(from), message)
+            .expect("an honest run");
+        queues[to.0].extend(step.send);
+        match step.next {
+            Progress::Continue(state) => states[to.0] = Some(state),
+            Progress::Done(output) => outputs[to.0] = Some(output),
+        }
+    }
+    outputs.into_iter().map(|o| o.expect("finished")).collect()
+}
+
+#[test]
+fn masked_rows_travel_in_bounded_chunks_and_no_rows_is_one_empty_message() {
+    let mut rng = ChaCha20Rng::seed_from_u64(36);
+    for rows in [0usize, 1, 40_000] {
+        let plan = InnerPlan::new(rows, 2, 1, vec![(0, 0), (1, 0)]).expect("plan");
+        let a: Vec<u64> = (0..rows * 2).map(|_| rng.r#gen()).collect();
+        let b: Vec<u64> = (0..rows).map(|_| rng.r#gen()).collect();
+        let (states, in_flight) = started(&plan, [&a, &b], &[0, 1], &mut rng);
+        for (from, Addressed { message, .. }) in &in_flight {
+            let BeaverMessage::MaskedVectors(v) = message else {
+                panic!("masked vectors first")
+            };
+            let width = plan.width(*from);
+            assert!(v.len() <= MAX_CHUNK_ELEMENTS && v.len().is_multiple_of(width));
+        }
+        let chunks = |party: usize| in_flight.iter().filter(|(f, _)| f.0 == party).count();
+        // 80,000 elements of A in 32,768-element chunks; 40,000 of B.
+        let expected = if rows == 40_000 { (3, 2) } else { (1, 1) };
+        assert_eq!((chunks(0), chunks(1)), expected, "{rows} rows");
+        let outputs = deliver_in_order(states, in_flight, &mut rng);
+        let expected = if rows == 0 {
+            vec![0, 0]
+        } else {
+            plain_inner(&plan, &a, &b, rows)
+        };
+        for output in outputs {
+            let SumOutput::Totals(t) = output else {
+                panic!("both are recipients")
+            };
+            assert_eq!(t, expected, "{rows} rows");
+        }
+    }
+    // An empty chunk while rows are still due would never end the wait.
+    let plan = InnerPlan::new(2, 1, 1, vec![(0, 0)]).expect("plan");
+    let (mut states, _) = started(&plan, [&[1u64, 2], &[3, 4]], &[0], &mut rng);
+    let a = states[0].take().expect("A");
+    assert!(matches!(
+        a.handle(PartyIndex(1), BeaverMessage::MaskedVectors(Vec::new())),
+        Err(Error::WrongShareCount { .. })
+    ));
+}
+
 #[test]
 fn the_dealer_sends_three_seeds_and_one_element_a_pair_whatever_the_rows() {
     let mut rng = ChaCha20Rng::seed_from_u64(32);
