@@ -106,7 +106,7 @@ pub fn check_new_grant(grant: &Grant, policy: &DataPolicy) -> Result<Vec<String>
             )),
             // The same for a protocol without noise yet, when no budget was
             // asked for (a budget it cannot spend is refused below).
-            Err(Violation::ImportantNoiseNotBuilt) if !noisy => warnings.push(format!(
+            Err(Violation::ImportantNoiseNotBuilt) if !noisy && policy.grade == Grade::Important => warnings.push(format!(
                 "dataset {:?} is graded important and {protocol} has no noise yet, so {} can never run it on {0:?}; this grant only lets this node ask {} for {protocol}, which reveals nothing of {0:?} but its size",
                 grant.dataset, grant.peer, grant.peer
             )),
@@ -349,9 +349,21 @@ mod tests {
         let warnings = check_new_grant(&grant(&[IntersectionSum], None), &general)
             .expect("exact sums on general data");
         assert!(warnings.is_empty(), "{warnings:?}");
+        // Important data without a budget: made, with a warning that it
+        // serves only this node's own asking (admission refuses answering).
+        let warnings = check_new_grant(
+            &grant(&[IntersectionSum], None),
+            &policy(Grade::Important, false),
+        )
+        .expect("own asking on important data");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("only lets this node ask")),
+            "{warnings:?}"
+        );
         for (grade, epsilon, violation) in [
             (Grade::General, Some(500_000), Violation::NoiseNotBuilt),
-            (Grade::Important, None, Violation::ImportantNoiseNotBuilt),
             (
                 Grade::Important,
                 Some(500_000),
