@@ -153,6 +153,40 @@ fn two_node_processes_run_an_intersection_sum_through_the_cli() {
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("price"), "{said}");
 
+    // The same through the stats spec's vertical form (`unseen run stats`),
+    // with the mean and a CSV file.
+    let spec = root.path().join("vertical.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "purpose = {PURPOSE:?}\nform = \"vertical\"\ntriples = \"none\"\n\
+             statistics = [\"count\", \"sum\", \"mean\"]\n\
+             value = {{ column = \"spend\", digits = 0, clamp = \"65535\" }}\n\
+             group_by = {{ column = \"region\", groups = [\"east\", \"west\"] }}\n\
+             recipients = [\"alice\"]\n\
+             [[party]]\nnode = \"alice\"\ndataset = \"customers\"\n\
+             [[party]]\nnode = \"bob\"\ndataset = \"clients\"\n"
+        ),
+    )
+    .expect("spec");
+    let csv = root.path().join("vertical.csv");
+    let printed = ok(
+        &alice,
+        &["run", "stats", "--spec", path(&spec), "--out", path(&csv)],
+    );
+    for (region, (count, sum)) in &expected {
+        // sum / count to two decimals, half up, in whole numbers.
+        let hundredths = (sum * 200 + count) / (2 * count);
+        let line = format!(
+            "{region},{count},{sum},{}.{:02}",
+            hundredths / 100,
+            hundredths % 100
+        );
+        let written = std::fs::read_to_string(&csv).expect("csv");
+        assert!(written.lines().any(|l| l == line), "{line} in {written}");
+        assert!(printed.contains(&sum.to_string()), "{printed}");
+    }
+
     // Both nodes recorded the jobs; the refused one moved no data.
     let jobs = |dir: &std::path::Path| -> Vec<serde_json::Value> {
         ok(dir, &["jobs", "--json"])
@@ -162,9 +196,9 @@ fn two_node_processes_run_an_intersection_sum_through_the_cli() {
     };
     for (dir, role) in [(&alice, "requester"), (&bob, "responder")] {
         let jobs = jobs(dir);
-        assert_eq!(jobs.len(), 3, "{dir:?}: {jobs:?}");
+        assert_eq!(jobs.len(), 4, "{dir:?}: {jobs:?}");
         let completed = jobs.iter().filter(|j| j["outcome"] == "completed").count();
-        assert_eq!(completed, 2, "{dir:?}: {jobs:?}");
+        assert_eq!(completed, 3, "{dir:?}: {jobs:?}");
         assert!(jobs.iter().all(|j| j["role"] == role));
     }
     drop((alice_node, bob_node));

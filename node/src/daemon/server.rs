@@ -447,6 +447,11 @@ impl Node {
     /// Runs a stats job for the CLI, passing on each phase as a progress
     /// line while it runs.
     async fn serve_stats(&self, mut stream: tokio::net::UnixStream, spec: StatsSpec) {
+        if spec.form == crate::stats::Form::Vertical {
+            let response = self.serve_vertical(spec).await;
+            control::write_response(&mut stream, &response).await;
+            return;
+        }
         let (progress, mut phases) = tokio::sync::mpsc::unbounded_channel();
         let job = self.run_stats(spec, Some(progress));
         tokio::pin!(job);
@@ -466,6 +471,39 @@ impl Node {
             },
         };
         control::write_response(&mut stream, &response).await;
+    }
+}
+
+impl Node {
+    /// A vertical spec: today, an intersection-sum with the other party, as
+    /// `unseen run intersection-sum` would ask for it.
+    async fn serve_vertical(&self, spec: StatsSpec) -> ControlResponse {
+        let error = |message: String| ControlResponse::Error { message };
+        if let Err(e) = spec.check() {
+            return error(format!("the spec is refused: {e}"));
+        }
+        let Some(sum) = spec.intersection_sum() else {
+            return error("this vertical spec is not an intersection-sum".into());
+        };
+        let (own, other) = (&spec.parties[0], &spec.parties[1]);
+        if own.node != self.config.name {
+            return error(format!(
+                "the requester must be the first [[party]]; move node = {:?} to the top of the spec",
+                self.config.name
+            ));
+        }
+        let job = OutgoingJob {
+            retry: None,
+            peer: other.node.clone(),
+            local_dataset: own.dataset.clone(),
+            peer_dataset: other.dataset.clone(),
+            protocol: ProtocolRequest::IntersectionSum(sum),
+            purpose: spec.purpose.clone(),
+        };
+        match self.run_intersection_sum(job).await {
+            Ok(report) => ControlResponse::IntersectionSum(Box::new(report)),
+            Err(e) => error(e.to_string()),
+        }
     }
 }
 

@@ -85,7 +85,33 @@ pub(crate) fn run(dir: &Path, args: IsumArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_report(report: &IsumReport) {
+/// The mean of a category, `sum / count` to two decimals (half up), from
+/// the released whole numbers.
+pub(crate) fn mean(count: u64, sum: &str) -> Option<String> {
+    let sum: u128 = sum.parse().ok()?;
+    let count = u128::from(count);
+    let hundredths = (sum * 200 + count).checked_div(2 * count)?;
+    Some(format!("{}.{:02}", hundredths / 100, hundredths % 100))
+}
+
+/// The report as CSV: one line per category with its count, sum and mean.
+pub(crate) fn csv(report: &IsumReport) -> String {
+    let mut text = String::from("category,count,sum,mean\n");
+    for c in &report.categories {
+        let (count, sum) = (c.count.map(|n| n.to_string()), c.sum.clone());
+        let mean = c.count.zip(c.sum.as_deref()).and_then(|(n, s)| mean(n, s));
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            c.category.as_deref().unwrap_or(""),
+            count.unwrap_or_default(),
+            sum.unwrap_or_default(),
+            mean.unwrap_or_default()
+        ));
+    }
+    text
+}
+
+pub(crate) fn print_report(report: &IsumReport) {
     let job = &report.job;
     println!("job {} with {} ({})", job.job_id, job.peer, job.protocol);
     match (job.intersection_size, &job.suppressed) {

@@ -28,7 +28,7 @@ pub(crate) fn run_stats(
     }
     let socket = NodePaths::new(dir).control_socket();
     let request = ControlRequest::RunStats {
-        spec: Box::new(spec),
+        spec: Box::new(spec.clone()),
     };
     // The node reports each phase as it starts; elapsed time beside it.
     let started = std::time::Instant::now();
@@ -40,6 +40,9 @@ pub(crate) fn run_stats(
     ))?;
     let report = match response {
         ControlResponse::Stats(report) => report,
+        ControlResponse::IntersectionSum(report) => {
+            return vertical_result(&report, &spec, out, json);
+        }
         ControlResponse::Error { message } => bail!("{message}"),
         _ => bail!("the node answered a different request; is it the same unseen version?"),
     };
@@ -56,6 +59,50 @@ pub(crate) fn run_stats(
         };
         std::fs::write(out, body).with_context(|| format!("cannot write {}", out.display()))?;
         println!("wrote {} rows to {}", report.rows.len(), out.display());
+    }
+    Ok(())
+}
+
+/// A vertical spec's result (an intersection-sum): printed, and written as
+/// JSON or CSV if asked.
+fn vertical_result(
+    report: &unseen_node::jobs::isum::IsumReport,
+    spec: &StatsSpec,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        crate::isum::print_report(report);
+        if spec
+            .statistics
+            .contains(&unseen_node::stats::Statistic::Mean)
+        {
+            for c in &report.categories {
+                if let Some(mean) = c
+                    .count
+                    .zip(c.sum.as_deref())
+                    .and_then(|(n, s)| crate::isum::mean(n, s))
+                {
+                    let name = c.category.as_deref().unwrap_or("all");
+                    println!("mean of {} ({name}): {mean}", report.value_column);
+                }
+            }
+        }
+    }
+    if let Some(out) = out {
+        let body = if out.extension().is_some_and(|e| e == "json") {
+            serde_json::to_string_pretty(report)?
+        } else {
+            crate::isum::csv(report)
+        };
+        std::fs::write(out, body).with_context(|| format!("cannot write {}", out.display()))?;
+        println!(
+            "wrote {} rows to {}",
+            report.categories.len(),
+            out.display()
+        );
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ mod report;
 mod requester;
 mod run;
 mod spec;
+pub mod vertical;
 
 pub use filter::{Filter, Literal, Op};
 pub(crate) use party::arrive;
@@ -21,8 +22,8 @@ pub use registry::Registry;
 pub use report::{StatsReport, StatsRow};
 pub use run::StatsNode;
 pub use spec::{
-    GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, MAX_SCALED_CLAMP, PartySpec, SpecError,
-    Statistic, StatsSpec, ValueSpec,
+    Form, GroupSpec, HistogramSpec, MAX_GROUPS, MAX_REGULAR_BINS, MAX_SCALED_CLAMP, PartySpec,
+    SpecError, Statistic, StatsSpec, Triples, ValueSpec,
 };
 
 use unseen_protocol::sharing::{Layout, LocalStats, PartyIndex, Roster, StatsError, StatsNoise};

@@ -137,6 +137,35 @@ pub struct StatsSpec {
     /// The parties, this node among them.
     #[serde(rename = "party")]
     pub parties: Vec<PartySpec>,
+    /// `horizontal` (the default: every party holds rows of one schema) or
+    /// `vertical` (two parties hold columns about customers they may share;
+    /// see [`super::vertical`]).
+    #[serde(default)]
+    pub form: Form,
+    /// A vertical job's source of products: `"none"` (an intersection-sum,
+    /// no third party) or `{ dealer = "NODE" }`.
+    pub triples: Option<Triples>,
+}
+
+/// Which way the parties' data is split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// Every party holds rows of the same schema.
+    #[default]
+    Horizontal,
+    /// Two parties hold columns about customers they may share.
+    Vertical,
+}
+
+/// Where a vertical job's products come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Triples {
+    /// No products: the statistics are an intersection-sum's.
+    None,
+    /// A dealer node, which sees neither inputs nor results.
+    Dealer(String),
 }
 
 /// Why a spec is refused. Each message names the key and the fix.
@@ -156,7 +185,7 @@ pub enum SpecError {
     },
 }
 
-fn invalid(key: &'static str, problem: impl Into<String>) -> SpecError {
+pub(super) fn invalid(key: &'static str, problem: impl Into<String>) -> SpecError {
     SpecError::Invalid {
         key,
         problem: problem.into(),
@@ -174,6 +203,9 @@ impl StatsSpec {
     /// Checks a spec on its own (as [`Self::parse`] does); a spec received
     /// from a peer is checked again with this.
     pub fn check(&self) -> Result<(), SpecError> {
+        if self.form == Form::Vertical || self.triples.is_some() {
+            return self.check_vertical();
+        }
         if self.purpose.trim().is_empty() {
             return Err(invalid(
                 "purpose",
@@ -322,7 +354,7 @@ impl StatsSpec {
         Ok(())
     }
 
-    fn check_parties(&self) -> Result<(), SpecError> {
+    pub(super) fn check_parties(&self) -> Result<(), SpecError> {
         let n = self.parties.len();
         if n < 2 {
             return Err(invalid(
