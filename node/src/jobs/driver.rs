@@ -119,6 +119,38 @@ impl Link for PairLink<'_> {
 }
 
 /// A two-party machine's step, with every message addressed to the peer.
+/// Runs a two-party machine over `stream` to `peer` (its index and name):
+/// every message it sends goes to the peer, and `observe` sees each message
+/// it receives, with the stream, before the machine does.
+pub(crate) async fn drive_pair<S, O, M>(
+    stream: &mut JobStream,
+    peer: (PartyIndex, &str),
+    first: Step<S, O, M>,
+    envelope: &Envelope<M>,
+    handle: impl Fn(S, M) -> Result<Step<S, O, M>, unseen_protocol::Error> + Clone + Send + 'static,
+    mut observe: impl FnMut(&M, &mut JobStream),
+) -> Result<O, JobError>
+where
+    S: Send + 'static,
+    O: Send + 'static,
+    M: Send + 'static,
+{
+    let (index, name) = peer;
+    let mut link = PairLink {
+        stream,
+        peer: index,
+        name,
+    };
+    drive(
+        &mut link,
+        to_peer(first, index),
+        envelope,
+        move |state, _, message| Ok(to_peer(handle(state, message)?, index)),
+        |_, message, link| observe(message, link.stream),
+    )
+    .await
+}
+
 pub(crate) fn to_peer<S, O, M>(step: Step<S, O, M>, peer: PartyIndex) -> Step<S, O, Addressed<M>> {
     Step {
         next: step.next,

@@ -20,7 +20,7 @@ use unseen_protocol::intersection_sum::{
 };
 use unseen_protocol::{Progress, Step};
 
-use super::driver::{Envelope, PairLink, drive, to_peer};
+use super::driver::{Envelope, drive_pair};
 use super::psi::{self, REQUESTER, RESPONDER};
 use super::stream::JobStream;
 use super::{JobError, JobStreams, StreamLimits, blocking, step_rng};
@@ -209,26 +209,18 @@ async fn requester_exchange(
     };
     let own = accepted.data.ids().len() as u64;
     let max_peer = accepted.max_peer_set_size;
-    let mut link = PairLink {
+    let output = drive_pair(
         stream,
-        peer: RESPONDER,
-        name: &accepted.peer.name,
-    };
-    let output = drive(
-        &mut link,
-        to_peer(first, RESPONDER),
+        (RESPONDER, &accepted.peer.name),
+        first,
         &envelope(Role::Requester),
-        |state: RequesterState, _, message| {
-            let step = state.handle(message, &mut step_rng(), &TABLE)?;
-            Ok(to_peer(step, RESPONDER))
-        },
-        |_, message, link| {
+        |state: RequesterState, message| state.handle(message, &mut step_rng(), &TABLE),
+        |message, stream| {
             if let IsumMessage::ResponderHello { set_size, .. } = message {
                 // The state machine holds it to our limit; the deadline may
                 // grow with it. What we queue does not: only our own ids.
                 let rows = (*set_size).min(max_peer);
-                link.stream
-                    .admitted(own, limits.job_deadline(work(own, rows, slots)));
+                stream.admitted(own, limits.job_deadline(work(own, rows, slots)));
             }
         },
     )
@@ -256,20 +248,13 @@ pub(super) async fn responder_exchange(
         next: Progress::Continue(ResponderState::from(state)),
         send: messages,
     };
-    let name = accepted.peer.name.clone();
-    let mut link = PairLink {
+    let output = drive_pair(
         stream,
-        peer: REQUESTER,
-        name: &name,
-    };
-    let output = drive(
-        &mut link,
-        to_peer(first, REQUESTER),
+        (REQUESTER, &accepted.peer.name),
+        first,
         &envelope(Role::Responder),
-        |state: ResponderState, _, message| {
-            Ok(to_peer(state.handle(message, &mut step_rng())?, REQUESTER))
-        },
-        |_, _, _| {},
+        |state: ResponderState, message| state.handle(message, &mut step_rng()),
+        |_, _| {},
     )
     .await?;
     psi::expect_finished(stream, output.peer_set_size).await

@@ -38,7 +38,7 @@ fn session(accepted: &Accepted) -> Session {
     session
 }
 
-use super::driver::{Envelope, PairLink, drive, to_peer};
+use super::driver::{Envelope, drive_pair};
 use super::stream::{JobStream, Traffic};
 use super::{JobError, JobReport, JobStreams, StreamLimits, blocking, step_rng, unexpected};
 
@@ -262,22 +262,18 @@ async fn requester_exchange(
         send: messages,
     };
     let max_peer = accepted.max_peer_set_size;
-    let mut link = PairLink {
+    let output = drive_pair(
         stream,
-        peer: RESPONDER,
-        name: &accepted.peer.name,
-    };
-    let output = drive(
-        &mut link,
-        to_peer(first, RESPONDER),
+        (RESPONDER, &accepted.peer.name),
+        first,
         &envelope(Role::Requester),
-        |state: RequesterState, _, message| Ok(to_peer(state.handle(message)?, RESPONDER)),
-        |_, message, link| {
+        |state: RequesterState, message| state.handle(message),
+        |message, stream| {
             if let PsiMessage::ResponderHello { set_size } = message {
                 // The state machine holds it to our limit; the deadline and
                 // the queue bound may grow with it.
                 let both = own.saturating_add((*set_size).min(max_peer));
-                link.stream.admitted(both, limits.job_deadline(both));
+                stream.admitted(both, limits.job_deadline(both));
             }
         },
     )
@@ -502,20 +498,13 @@ async fn responder_exchange(stream: &mut JobStream, accepted: &Accepted) -> Resu
         next: Progress::Continue(ResponderState::from(state)),
         send: messages,
     };
-    let name = accepted.peer.name.clone();
-    let mut link = PairLink {
+    let output = drive_pair(
         stream,
-        peer: REQUESTER,
-        name: &name,
-    };
-    let output = drive(
-        &mut link,
-        to_peer(first, REQUESTER),
+        (REQUESTER, &accepted.peer.name),
+        first,
         &envelope(Role::Responder),
-        |state: ResponderState, _, message| {
-            Ok(to_peer(state.handle(message, &mut step_rng())?, REQUESTER))
-        },
-        |_, _, _| {},
+        |state: ResponderState, message| state.handle(message, &mut step_rng()),
+        |_, _| {},
     )
     .await?;
     expect_finished(stream, output.peer_set_size).await
